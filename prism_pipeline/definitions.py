@@ -1,0 +1,3 @@
+from dagster import Definitions
+
+defs = Definitions(assets=[])
