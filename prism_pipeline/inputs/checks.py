@@ -1,0 +1,59 @@
+"""Checks on the input assets: codebook schemas (blocking) and cross-table rules (blocking).
+
+Blocking ERROR checks stop every downstream step, so no release file is written from an input
+that breaks the codebook; the previous release stays as it was.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from prism_pipeline import schemas
+from prism_pipeline.inputs import integrity, parse
+from prism_pipeline.validation import schema_check_result, violations_result
+
+
+@dg.asset_check(asset="survey_input", blocking=True,
+                description="Every survey column against the codebook (schemas.SurveySchema).")
+def survey_schema(survey_input: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.SurveySchema, survey_input, parse.SURVEY.file_name)
+
+
+@dg.asset_check(asset="conversations_input", blocking=True,
+                description="Every conversation column against the codebook (schemas.ConversationsSchema).")
+def conversations_schema(conversations_input: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.ConversationsSchema, conversations_input, parse.CONVERSATIONS.file_name)
+
+
+@dg.asset_check(asset="conversation_history", blocking=True,
+                description="Every conversation_history item against the codebook "
+                            "(schemas.ConversationHistorySchema): turn 0-21, score 1-100, within_turn_id 0-3, ...")
+def conversation_history_schema(conversation_history: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.ConversationHistorySchema, conversation_history,
+                               parse.CONVERSATIONS.file_name, locate=_history_locator)
+
+
+def _history_locator(column: str, index_value):
+    if isinstance(index_value, tuple):
+        return parse.history_field(column, index_value)
+    return None, f"conversation_history[*].{column}"
+
+
+@dg.asset_check(asset="conversations_input", blocking=True, additional_ins={"survey_input": dg.AssetIn()},
+                description="Every conversation's user is a survey participant.")
+def conversation_users_in_survey(conversations_input: pd.DataFrame, survey_input: pd.DataFrame):
+    return violations_result(integrity.conversation_users_in_survey(conversations_input, survey_input))
+
+
+@dg.asset_check(asset="survey_input", blocking=True, additional_ins={"conversations_input": dg.AssetIn()},
+                description="survey_only ⇔ no conversations ⇔ num_completed_conversations == 0, and the "
+                            "count equals the participant's conversations.")
+def survey_only_consistent(survey_input: pd.DataFrame, conversations_input: pd.DataFrame):
+    return violations_result(integrity.survey_only_consistency(survey_input, conversations_input))
+
+
+@dg.asset_check(asset="conversation_history", blocking=True,
+                additional_ins={"conversations_input": dg.AssetIn()},
+                description="conversation_turns = max turn + 1; opening_prompt = turn-0 user content; turn 0 "
+                            "has 2-4 responses and later turns exactly 2.")
+def conversation_structure(conversation_history: pd.DataFrame, conversations_input: pd.DataFrame):
+    return violations_result(integrity.history_structure(conversations_input, conversation_history))

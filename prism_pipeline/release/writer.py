@@ -1,0 +1,145 @@
+"""The one writer for every release file (SPEC §1.3–§1.6, §7.5 "JSON output").
+
+* published key order, nested objects rebuilt from the flat ``parent.key`` columns;
+* ``null``, never ``NaN`` (``allow_nan=False`` makes a stray NaN an error, not a bad file);
+* ``/`` is not escaped and non-ASCII is kept, as ``json.dumps`` in the reference did;
+* byte-identical across runs: no timestamps, dict order fixed by the layout;
+* atomic as a set: every file is written and fsynced to a temporary name in the output
+  directory first, and only when all are complete are they renamed over the old files, so a
+  failure while writing leaves the previous release untouched.
+
+No Dagster import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from prism_pipeline import codebook as cb
+
+
+def _python_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object frame of plain Python scalars with None for every missing value."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _nest(flat: pd.DataFrame, prefix: str) -> list[dict]:
+    """Rebuild nested dicts from ``prefix.a.b`` columns (any depth), keeping column order."""
+    columns = [c for c in flat.columns if c.startswith(prefix + ".")]
+    paths = [c[len(prefix) + 1:].split(".") for c in columns]
+    values = [flat[c].tolist() for c in columns]
+    out: list[dict] = []
+    for row in zip(*values):
+        obj: dict = {}
+        for path, value in zip(paths, row):
+            node = obj
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        out.append(obj)
+    return out
+
+
+def frame_to_records(frame: pd.DataFrame, columns: Sequence[str],
+                     extra: Mapping[str, Sequence] | None = None) -> list[dict]:
+    """Records with top-level keys in ``columns`` order. A key is taken from ``extra`` (a
+    ready list, e.g. conversation_history), else from a flat column of that name, else from
+    its ``key.*`` columns rebuilt as a nested object."""
+    extra = extra or {}
+    flat = _python_values(frame)
+    parts: list[list] = []
+    for col in columns:
+        if col in extra:
+            parts.append(list(extra[col]))
+        elif col in flat.columns:
+            parts.append(flat[col].tolist())
+        else:
+            nested = _nest(flat, col)
+            if not any(c.startswith(col + ".") for c in flat.columns):
+                raise KeyError(f"no column or nested columns for release key {col!r}")
+            parts.append(nested)
+    return [dict(zip(columns, row)) for row in zip(*parts)]
+
+
+def history_lists(history: pd.DataFrame, conversation_ids: pd.Series) -> list[list[dict]]:
+    """``conversation_history`` per conversation, in the published item key order: user items
+    carry turn/role/content only, model items all eight keys (SPEC §1.4)."""
+    items = _python_values(history.reset_index(drop=True))
+    is_user = (items["role"] == "user").tolist()
+    cols = {k: items[k].tolist() for k in cb.HISTORY_MODEL_KEYS}
+    conv = items["conversation_id"].tolist()
+    grouped: dict[str, list[dict]] = {}
+    user_keys, model_keys = cb.HISTORY_USER_KEYS, cb.HISTORY_MODEL_KEYS
+    for i, cid in enumerate(conv):
+        keys = user_keys if is_user[i] else model_keys
+        grouped.setdefault(cid, []).append({k: cols[k][i] for k in keys})
+    return [grouped.get(cid, []) for cid in conversation_ids.tolist()]
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    name: str
+    path: Path
+    rows: int
+    sha256: str
+    bytes: int
+
+
+def _encode(records: Iterable[Mapping]) -> Iterable[bytes]:
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+    for rec in records:
+        yield (dumps(rec) + "\n").encode("utf-8")
+
+
+def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping]]) -> dict[str, WrittenFile]:
+    """Write ``{file name: records}`` into ``out_dir`` atomically as a set (see module doc)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path, WrittenFile]] = []
+    try:
+        for name, records in files.items():
+            final = out_dir / name
+            tmp = out_dir / f".{name}.tmp-{os.getpid()}"
+            digest, rows, size = hashlib.sha256(), 0, 0
+            with open(tmp, "wb") as fh:
+                for chunk in _encode(records):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    rows += 1
+                    size += len(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            staged.append((tmp, final, WrittenFile(name, final, rows, digest.hexdigest(), size)))
+    except BaseException:
+        for tmp, _, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for name in files:
+            (out_dir / f".{name}.tmp-{os.getpid()}").unlink(missing_ok=True)
+        raise
+    for tmp, final, _ in staged:
+        os.replace(tmp, final)
+    _fsync_dir(out_dir)
+    return {w.name: w for _, _, w in staged}
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,35 @@
+"""Shared Dagster resources: where the inputs, the release and the pipeline state live.
+
+``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` are read through ``EnvVar`` so
+that Dagster records the variable's name, not its value, and the same code location runs on
+another dataset by setting them. Defaults (``data/raw``, ``data/release``, ``data/state`` under
+the repository) are filled in by ``definitions.py`` when a variable is unset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+
+class PrismPaths(dg.ConfigurableResource):
+    """Locations of the PRISM inputs, the release and the pipeline's private state."""
+
+    raw_dir: str
+    output_dir: str
+    state_dir: str
+
+    @property
+    def raw(self) -> Path:
+        return Path(self.raw_dir).resolve()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir).resolve()
+
+    @property
+    def state(self) -> Path:
+        path = Path(self.state_dir).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
