@@ -119,3 +119,26 @@ def test_user_flags_reject_misaligned_conversation_flags():
     conversations = _conversations([("u0", "x")])
     with pytest.raises(ValueError, match="aligned to conversations.index"):
         balanced_user_flags(pd.Series(["u0"]), conversations, pd.Series([True], index=[3]))
+
+
+def test_balanced_type_table_and_chart(tmp_path):
+    from prism_pipeline.sampling.qa import balanced_type_chart, balanced_type_table
+
+    conversations = _conversations(
+        [("u0", "values"), ("u0", "unguided"), ("u0", "unguided"), ("u0", "controversy"), ("u1", "values")]
+    )
+    flags = balanced_conversation_flags(conversations)
+    table = balanced_type_table(conversations, flags)
+    assert table.to_dict("list") == {
+        "conversation_type": ["controversy", "unguided", "values"],
+        "conversations": [1, 2, 2],
+        "balanced": [1, 1, 1],
+        "dropped": [0, 1, 1],
+    }
+    path = tmp_path / "balanced.png"
+    data = balanced_type_chart(table, path)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and path.read_bytes() == data
+    assert b"Software" not in data
+    assert balanced_type_chart(table) == data
+    with pytest.raises(ValueError, match="aligned to conversations.index"):
+        balanced_type_table(conversations, flags.iloc[:2])

@@ -347,3 +347,92 @@ def test_reference_mode_can_flip_other_people_on_removal():
     after = _chosen(pool.drop(index=9).reset_index(drop=True), quotas, 42, mode="reference")
     assert "u9" not in before
     assert len(before ^ after) >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# QA tables and chart (qa.py)
+# ---------------------------------------------------------------------------------------------
+def _hand_made_draw():
+    cells = pd.DataFrame(
+        [
+            ("UK", "18-24 years old", "White", "Female", 600),
+            ("UK", "18-24 years old", "White", "Male", 300),
+            ("UK", "65+ years old", "Asian", "Male", 100),
+            ("US", "18-24 years old", "Black", "Female", 1),
+            ("US", "18-24 years old", "Black", "Male", 3),
+        ],
+        columns=[*KEYS, "population"],
+    )
+    cells["share_of_adults"] = cells["population"] / cells.groupby("country")["population"].transform("sum")
+    quotas = cell_quotas(cells, n=4)  # UK: 3, 2, 1; US: 2, 4
+    pool = pd.DataFrame(
+        [
+            ("a", "UK", "18-24 years old", "White", "Female"),
+            ("b", "UK", "18-24 years old", "White", "Female"),
+            ("c", "UK", "18-24 years old", "White", "Female"),
+            ("d", "UK", "18-24 years old", "White", "Female"),
+            ("e", "UK", "18-24 years old", "White", "Male"),
+            ("f", "US", "18-24 years old", "Black", "Female"),
+        ],
+        columns=["user_id", *KEYS],
+    )
+    selected = select_rep(pool, quotas, mode="reference", seed=42)
+    return quotas, pool, selected
+
+
+def test_rep_cell_table_and_summary_exact():
+    from prism_pipeline.sampling.qa import REP_TABLE_COLUMNS, rep_cell_table, rep_summary
+
+    quotas, pool, selected = _hand_made_draw()
+    assert quotas["quota"].tolist() == [3, 2, 1, 2, 4]
+    table = rep_cell_table(quotas, pool, selected)
+    assert tuple(table.columns) == REP_TABLE_COLUMNS
+    assert "user_id" not in table.columns
+    assert table[KEYS].equals(quotas[KEYS])
+    assert table["pool"].tolist() == [4, 1, 0, 1, 0]
+    assert table["selected"].tolist() == [3, 1, 0, 1, 0]
+    np.testing.assert_allclose(table["census_pct"], [60.0, 30.0, 10.0, 25.0, 75.0], rtol=1e-12)
+    np.testing.assert_allclose(table["pool_pct"], [80.0, 20.0, 0.0, 100.0, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(table["sample_pct"], [75.0, 25.0, 0.0, 100.0, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(table["sample_minus_census_pct"], [15.0, -5.0, -10.0, 75.0, -75.0], rtol=1e-12)
+
+    summary = rep_summary(table)
+    assert summary.to_dict("list") == {
+        "country": ["UK", "US"],
+        "pool": [5, 1],
+        "quota_total": [6, 6],
+        "short_cells": [2, 2],
+        "shortfall": [2, 5],
+        "selected": [4, 1],
+    }
+
+
+def test_rep_summary_of_the_reference_run(cells, reference):
+    from prism_pipeline.sampling.qa import rep_cell_table, rep_summary
+
+    pool = _pool_from_reference(reference)
+    quotas = cell_quotas(cells)
+    summary = rep_summary(rep_cell_table(quotas, pool, select_rep(pool, quotas)))
+    # SPEC §4.3 results table.
+    assert summary.to_dict("list") == {
+        "country": ["UK", "US"],
+        "pool": [274, 287],
+        "quota_total": [331, 332],
+        "short_cells": [32, 38],
+        "shortfall": [88, 102],
+        "selected": [243, 230],
+    }
+
+
+def test_rep_share_chart_is_a_deterministic_png_without_software_chunk(tmp_path):
+    from prism_pipeline.sampling.qa import rep_cell_table, rep_share_chart
+
+    quotas, pool, selected = _hand_made_draw()
+    table = rep_cell_table(quotas, pool, selected)
+    path = tmp_path / "rep.png"
+    data = rep_share_chart(table, path)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    assert path.read_bytes() == data
+    assert b"Software" not in data and b"matplotlib" not in data
+    assert rep_share_chart(table) == data
