@@ -1,2 +1,107 @@
-def main() -> None:  # placeholder until the CLI lands
-    raise SystemExit("not yet")
+"""``prism-pipeline``: the command-line entry point.
+
+    prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
+    prism-pipeline generate --out DIR [--scale X] [--seed N]   write synthetic release-shaped inputs
+
+``run`` executes the job in this process against the persistent Dagster instance
+(``DAGSTER_HOME``, set by the Makefile to ``dagster_home/``), so the run, its checks and its
+materialisations show in ``dagster dev`` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _set_dirs(args: argparse.Namespace) -> None:
+    # Before importing the definitions: they read these through EnvVar.
+    for flag, name in (("raw", "PRISM_RAW_DIR"), ("out", "PRISM_OUTPUT_DIR"), ("state", "PRISM_STATE_DIR")):
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[name] = str(Path(value).resolve())
+    if not os.environ.get("DAGSTER_HOME"):
+        home = REPO_ROOT / "dagster_home"
+        if (home / "dagster.yaml").exists():
+            os.environ["DAGSTER_HOME"] = str(home)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _set_dirs(args)
+    import dagster as dg
+
+    from prism_pipeline.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def(args.job)
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    seconds = time.perf_counter() - started
+    return report(result, seconds, Path(os.environ["PRISM_OUTPUT_DIR"]))
+
+
+def report(result, seconds: float, output_dir: Path) -> int:
+    """Print the outcome of a run: failed checks and steps, or where the release went."""
+    failed_checks = [e.asset_check_evaluation_data for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
+    for check in failed_checks:
+        severity = check.severity.value
+        print(f"[{severity}] check {check.asset_key.to_user_string()}:{check.check_name} failed"
+              + (f"\n  {check.description}".replace("\n", "\n  ") if check.description else ""))
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                error = event.step_failure_data.error
+                message = error.message.strip() if error else ""
+                print(f"[ERROR] step {event.step_key} failed: {message}")
+        print(f"run {result.run_id} FAILED after {seconds:.1f}s; the previous release in {output_dir} is unchanged")
+        return 1
+    print(f"run {result.run_id} succeeded in {seconds:.1f}s")
+    print(f"release written to {output_dir}:")
+    for path in sorted(output_dir.glob("*.jsonl")):
+        print(f"  {path.name}  {path.stat().st_size:,} bytes")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from prism_pipeline.synthetic.generator import generate
+
+    started = time.perf_counter()
+    counts = generate(Path(args.out), scale=args.scale, seed=args.seed)
+    print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s: "
+          + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prism-pipeline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialise every asset and write the release")
+    run.add_argument("--raw", help="folder with survey.jsonl and conversations.jsonl (default: PRISM_RAW_DIR "
+                                   "or data/raw)")
+    run.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
+    run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    run.add_argument("--job", default="full_release", help="job to run (default: full_release)")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write synthetic release-shaped PRISM inputs")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--scale", type=float, default=1.0, help="1 = PRISM's real size (1,500 users); 10 = 10×")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

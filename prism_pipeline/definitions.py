@@ -1,3 +1,68 @@
-from dagster import Definitions
+"""The code location's one ``Definitions`` object.
 
-defs = Definitions(assets=[])
+``build_defs`` takes explicit paths (tests use temporary folders); ``defs`` reads them from
+``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` through ``EnvVar``, with the
+repository's ``data/raw``, ``data/release`` and ``data/state`` as defaults.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from prism_pipeline.conversation_tables import assets as conversation_assets
+from prism_pipeline.conversation_tables import checks as conversation_checks
+from prism_pipeline.inputs import assets as input_assets
+from prism_pipeline.inputs import checks as input_checks
+from prism_pipeline.release import assets as release_assets
+from prism_pipeline.release import checks as release_checks
+from prism_pipeline.resources import PrismPaths
+from prism_pipeline.sampling import assets as sampling_assets
+from prism_pipeline.sampling.resources import SamplingSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIRS = {
+    "PRISM_RAW_DIR": REPO_ROOT / "data" / "raw",
+    "PRISM_OUTPUT_DIR": REPO_ROOT / "data" / "release",
+    "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
+    "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
+}
+MODULES = [input_assets, conversation_assets, sampling_assets, release_assets]
+CHECK_MODULES = [input_checks, conversation_checks, release_checks]
+
+full_release_job = dg.define_asset_job(
+    "full_release",
+    selection=dg.AssetSelection.all(),
+    description="Recompute every asset from the raw PRISM files and write the release (with all checks).",
+)
+
+
+def build_defs(prism_paths: PrismPaths, io_dir: str | Path,
+               sampling: SamplingSettings | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
+        jobs=[full_release_job],
+        resources={
+            "prism_paths": prism_paths,
+            "sampling_settings": sampling or SamplingSettings(),
+            # Intermediate tables are pickled under the state dir, beside the caches, so that one
+            # folder holds everything private to the pipeline (and everything a removal must clean).
+            "io_manager": dg.FilesystemIOManager(base_dir=str(io_dir)),
+        },
+    )
+
+
+def _env_defs() -> dg.Definitions:
+    for name, default in DEFAULT_DIRS.items():
+        os.environ.setdefault(name, str(default))
+    paths = PrismPaths(
+        raw_dir=dg.EnvVar("PRISM_RAW_DIR"),
+        output_dir=dg.EnvVar("PRISM_OUTPUT_DIR"),
+        state_dir=dg.EnvVar("PRISM_STATE_DIR"),
+        reference_dir=dg.EnvVar("PRISM_REFERENCE_DIR"),
+    )
+    return build_defs(paths, Path(os.environ["PRISM_STATE_DIR"]).resolve() / "assets")
+
+
+defs = _env_defs()

@@ -1,6 +1,6 @@
 """Shared Dagster resources: where the inputs, the release and the pipeline state live.
 
-``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` are read through ``EnvVar`` so
+``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` (and ``PRISM_REFERENCE_DIR``) are read through ``EnvVar`` so
 that Dagster records the variable's name, not its value, and the same code location runs on
 another dataset by setting them. Defaults (``data/raw``, ``data/release``, ``data/state`` under
 the repository) are filled in by ``definitions.py`` when a variable is unset.
@@ -19,6 +19,11 @@ class PrismPaths(dg.ConfigurableResource):
     raw_dir: str
     output_dir: str
     state_dir: str
+    reference_dir: str  # versioned reference inputs: census tables, manual reviews, mappings
+
+    @property
+    def reference(self) -> Path:
+        return Path(self.reference_dir).resolve()
 
     @property
     def raw(self) -> Path:

@@ -1,0 +1,71 @@
+"""The release files, written together and atomically (SPEC §1.3–§1.6, §7.2).
+
+One multi-asset, not four independent ones, because the files form one release: they are
+written to temporary names and renamed only when all are complete, and no file is written at
+all if any upstream blocking check failed. So a consumer never sees a survey from one run and
+utterances from another.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from prism_pipeline import schemas
+from prism_pipeline.release import build
+from prism_pipeline.release.writer import write_release
+from prism_pipeline.resources import PrismPaths
+from prism_pipeline.sampling.assets import balanced_user_flags
+from prism_pipeline.validation import table_schema
+
+GROUP = "release"
+OWNERS = ["team:prism-data"]
+
+
+def _spec(name: str, file: str, description: str, deps: list[str], model=None) -> dg.AssetSpec:
+    metadata = {"release_file": file}
+    if model is not None:
+        metadata["dagster/column_schema"] = table_schema(model)
+    return dg.AssetSpec(name, group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version="1",
+                        description=description, deps=deps, metadata=metadata)
+
+
+RELEASE_SPECS = [
+    _spec("survey_release", "survey.jsonl",
+          "Released survey.jsonl (SPEC §1.3): the validated survey with recomputed included_in_* flags.",
+          ["survey_input", "balanced_subset", "uk_rep_sample", "us_rep_sample"], schemas.SurveySchema),
+    _spec("conversations_release", "conversations.jsonl",
+          "Released conversations.jsonl (SPEC §1.4) with its conversation_history and the recomputed "
+          "included_in_balanced_subset.",
+          ["conversations_input", "conversation_history", "balanced_subset"], schemas.ConversationsSchema),
+    _spec("utterances_release", "utterances.jsonl",
+          "Released utterances.jsonl (SPEC §1.5) with included_in_balanced_subset copied from the conversation.",
+          ["utterances", "balanced_subset"], schemas.UtterancesSchema),
+]
+
+
+@dg.multi_asset(
+    specs=RELEASE_SPECS,
+    ins={name: dg.AssetIn(name) for name in (
+        "survey_input", "conversations_input", "conversation_history", "utterances", "balanced_subset",
+        "uk_rep_sample", "us_rep_sample")},
+    can_subset=False,
+)
+def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, survey_input: pd.DataFrame,
+                  conversations_input: pd.DataFrame, conversation_history: pd.DataFrame,
+                  utterances: pd.DataFrame, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
+                  us_rep_sample: pd.DataFrame):
+    users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+    survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
+                                  us_rep_sample["included_in_US_REP"])
+    conversations = build.conversations_release(conversations_input, balanced_subset)
+    utts = build.utterances_release(utterances, balanced_subset)
+    written = write_release(prism_paths.output,
+                            build.release_records(survey, conversations, conversation_history, utts))
+    context.log.info(f"release written to {prism_paths.output}")
+    for spec in RELEASE_SPECS:
+        w = written[spec.metadata["release_file"]]
+        yield dg.MaterializeResult(asset_key=spec.key, metadata={
+            "path": dg.MetadataValue.path(str(w.path)),
+            "sha256": w.sha256,
+            "dagster/row_count": w.rows,
+            "bytes": w.bytes,
+        })

@@ -1,0 +1,132 @@
+"""Balanced subset, census cells and the UK/US census samples as assets (SPEC §3, §4).
+
+Thin wrappers: the rules are in ``balanced.py`` (SPEC §3), ``census.py`` (§4.1), ``rep.py``
+(§4.2–§4.3, §7.7) and ``weights.py``; ``qa.py`` makes the tables and charts shown in the UI.
+Metadata carries counts, shares and charts only, never participant ids.
+"""
+
+import base64
+
+import dagster as dg
+import pandas as pd
+
+from prism_pipeline.resources import PrismPaths
+from prism_pipeline.sampling import balanced, census, qa, rep, weights
+from prism_pipeline.sampling.resources import SamplingSettings
+
+GROUP = "sampling"
+OWNERS = ["team:prism-data"]
+
+
+def _png_md(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
+
+
+def _conversations(conversations_input: pd.DataFrame) -> pd.DataFrame:
+    return conversations_input.reset_index(drop=True)
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"pandas", "csv"}, code_version="1",
+    description="Census cells (SPEC §4.1, §6): adults per country × age band × census ethnicity × sex and their "
+                "share of the national adult total, parsed from the ONS 2021 and ACS 2022 files in "
+                "data/reference/census after checking their sha256 against MANIFEST.csv.",
+)
+def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+    cells = census.load_census_cells(prism_paths.reference / "census", us_mode=sampling_settings.us_census_mode)
+    totals = cells.groupby("country")["population"].sum()
+    return dg.Output(cells, metadata={
+        "dagster/row_count": len(cells),
+        "adult_total_UK": int(totals.get("UK", 0)),
+        "adult_total_US": int(totals.get("US", 0)),
+        "us_census_mode": sampling_settings.us_census_mode,
+        "preview": dg.MetadataValue.md(cells.head(12).to_markdown(index=False)),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    description="included_in_balanced_subset per conversation (SPEC §3.1): users with all three conversation "
+                "types; per (user, type) m conversations drawn by a fresh RandomState(seed) over file order.",
+)
+def balanced_subset(conversations_input: pd.DataFrame,
+                    sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+    conversations = _conversations(conversations_input)
+    flags = balanced.balanced_conversation_flags(conversations, seed=sampling_settings.balanced_seed)
+    table = qa.balanced_type_table(conversations, flags)
+    out = pd.DataFrame({"conversation_id": conversations["conversation_id"],
+                        "included_in_balanced_subset": flags.to_numpy()})
+    kept_users = conversations.loc[flags.to_numpy(), "user_id"].nunique()
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "conversations_in_subset": int(flags.sum()),
+        "users_in_subset": int(kept_users),
+        "seed": sampling_settings.balanced_seed,
+        "per_type": dg.MetadataValue.md(table.to_markdown(index=False)),
+        "per_type_chart": _png_md(qa.balanced_type_chart(table), "balanced subset per type"),
+    })
+
+
+def balanced_user_flags(survey_input: pd.DataFrame, conversations_input: pd.DataFrame,
+                        balanced_subset: pd.DataFrame) -> pd.Series:
+    """Survey-level flag (SPEC §3.4) aligned to the survey's rows, as a plain RangeIndex series."""
+    conversations = _conversations(conversations_input)
+    flags = pd.Series(balanced_subset["included_in_balanced_subset"].to_numpy(), index=conversations.index)
+    return balanced.balanced_user_flags(survey_input["user_id"].reset_index(drop=True), conversations, flags)
+
+
+def _rep_asset(country: str):
+    name = f"{country.lower()}_rep_sample"
+    flag = f"included_in_{country}_REP"
+
+    @dg.asset(
+        name=name, group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+        description=f"{flag} (SPEC §4.2-§4.3; the rule is in sampling/rep.py): pool = balanced, study_locale "
+                    f"'{country.lower()}', binary gender, a census cell; quota floor(share × N) + 1 per cell; "
+                    "reference mode draws RandomState(seed) per cell over file order, stable mode ranks by a "
+                    "keyed hash of (seed, user_id). Metadata: per-cell census vs sample table and chart.",
+    )
+    def _asset(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
+               census_cells: pd.DataFrame, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+        survey = survey_input.reset_index(drop=True)
+        user_flags = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+        s = sampling_settings
+        draw = rep.draw_rep(survey, user_flags, census_cells, country, n=s.rep_n, mode=s.rep_mode, seed=s.rep_seed)
+        table = qa.rep_cell_table(draw.quotas, draw.pool, draw.selected)
+        summary = qa.rep_summary(table)
+        out = pd.DataFrame({"user_id": survey["user_id"], flag: draw.flags.to_numpy()})
+        return dg.Output(out, metadata={
+            "dagster/row_count": len(out),
+            "selected": int(draw.flags.sum()),
+            "pool": len(draw.pool),
+            "quota_total": int(draw.quotas["quota"].sum()),
+            "mode": s.rep_mode, "seed": s.rep_seed, "N": s.rep_n,
+            "summary": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "cells": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
+            "census_vs_sample_chart": _png_md(qa.rep_share_chart(table), f"{country} census vs sample"),
+        })
+
+    return _asset
+
+
+uk_rep_sample = _rep_asset("UK")
+us_rep_sample = _rep_asset("US")
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    description="Post-stratification cell weights (beyond the reference, SPEC §7.5): for every UK/US pool "
+                "participant, census share of the cell / pool share of the cell, normalised to mean 1, so an "
+                "analyst can weight the whole pool instead of discarding it.",
+)
+def census_weights(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
+                   census_cells: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    survey = survey_input.reset_index(drop=True)
+    user_flags = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+    pools = pd.concat([rep.census_pool(survey, user_flags, c) for c in ("UK", "US")], ignore_index=True)
+    table = weights.census_weights(pools, census_cells)
+    stats = table.groupby("country")["weight"].agg(["count", "min", "max"]).round(3)
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table),
+        "weight_range_by_country": dg.MetadataValue.md(stats.to_markdown()),
+    })
