@@ -105,9 +105,15 @@ def release_view(result: Mapping[str, Any]) -> dict:
     return {k: result[k] for k in RELEASED_KEYS}
 
 
+def _type_name(value: Any) -> str:
+    """``bool`` for a Python bool, ``numpy.bool`` for numpy's (whose plain name is also "bool")."""
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+
+
 def _check_category_map(value: Any, where: str, kind: type, keys: Sequence[str]) -> None:
     if not isinstance(value, dict):
-        raise ModerationResultError(f"{where}: expected an object, got {type(value).__name__}")
+        raise ModerationResultError(f"{where}: expected an object, got {_type_name(value)}")
     if tuple(value) != tuple(keys):
         missing = [k for k in keys if k not in value]
         unexpected = [k for k in value if k not in keys]
@@ -117,10 +123,10 @@ def _check_category_map(value: Any, where: str, kind: type, keys: Sequence[str])
     for key, v in value.items():
         if kind is bool:
             if type(v) is not bool:
-                raise ModerationResultError(f"{where}.{key}: expected bool, got {type(v).__name__}")
+                raise ModerationResultError(f"{where}.{key}: expected bool, got {_type_name(v)}")
         else:
             if type(v) is not float:
-                raise ModerationResultError(f"{where}.{key}: expected float, got {type(v).__name__}")
+                raise ModerationResultError(f"{where}.{key}: expected float, got {_type_name(v)}")
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise ModerationResultError(f"{where}.{key}: score {v!r} outside [0, 1]")
             if round(v, 2) != v:
@@ -136,12 +142,12 @@ def validate_result(result: Any) -> None:
     (not numpy scalars) are required so that a result is JSON-serialisable as is.
     """
     if not isinstance(result, dict):
-        raise ModerationResultError(f"moderation result: expected a dict, got {type(result).__name__}")
+        raise ModerationResultError(f"moderation result: expected a dict, got {_type_name(result)}")
     keys = tuple(result)
     if keys not in (RESULT_KEYS, (*RESULT_KEYS, EXTRA_KEY)):
         raise ModerationResultError(f"moderation result: keys {list(keys)}, expected {list(RESULT_KEYS)} (+ optional 'extra')")
     if type(result["flagged"]) is not bool:
-        raise ModerationResultError(f"moderation result.flagged: expected bool, got {type(result['flagged']).__name__}")
+        raise ModerationResultError(f"moderation result.flagged: expected bool, got {_type_name(result['flagged'])}")
     _check_category_map(result["categories"], "moderation result.categories", bool, MODERATION_CATEGORIES)
     _check_category_map(result["category_scores"], "moderation result.category_scores", float, MODERATION_CATEGORIES)
     for key in ("backend", "model"):

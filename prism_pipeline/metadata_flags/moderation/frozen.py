@@ -147,7 +147,7 @@ def load_frozen_moderation(metadata_path: str | PathLike[str]) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line.rstrip("\r\n"))  # so that colno counts within this line
             except json.JSONDecodeError as exc:
                 raise FrozenModerationError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(row, dict):
@@ -234,7 +234,7 @@ def match_frozen_moderation(texts: pd.DataFrame, frozen: pd.DataFrame) -> pd.Ser
     text_key = _join_key(texts, "texts")
     position = pd.Series(np.arange(len(frozen)), index=_join_key(frozen, "frozen").to_numpy())
     pos = text_key.map(position)  # NaN where the key is not in the frozen frame
-    hit = pos.notna().to_numpy()
+    hit = pos.notna().to_numpy().copy()  # writable: pinned rows may be dropped below
     if SHA_COLUMN in frozen.columns and hit.any():
         pinned = frozen[SHA_COLUMN].to_numpy(dtype=object)[pos[hit].astype(np.int64).to_numpy()]
         pinned_ok = pd.Series(pinned).notna().to_numpy()
