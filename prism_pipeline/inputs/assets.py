@@ -43,20 +43,21 @@ def survey_input(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "conversations_input", group_name=GROUP, owners=OWNERS, kinds={"pandas", "jsonl"}, code_version="1",
+    group_name=GROUP,
+    outs={
+        "conversations_input": dg.AssetOut(
+            owners=OWNERS, kinds={"pandas", "jsonl"}, code_version="1",
             description="conversations.jsonl (codebook §Conversations, SPEC §1.4) without its history: one row "
                         "per conversation, attributes flattened, indexed by source line.",
             metadata={"dagster/column_schema": table_schema(schemas.ConversationsSchema)},
         ),
-        dg.AssetSpec(
-            "conversation_history", group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+        "conversation_history": dg.AssetOut(
+            owners=OWNERS, kinds={"pandas"}, code_version="1",
             description="The `conversation_history` items of conversations.jsonl (SPEC §1.4), one row per item, "
                         "indexed by (source line, item position).",
             metadata={"dagster/column_schema": table_schema(schemas.ConversationHistorySchema)},
         ),
-    ],
+    },
 )
 def conversations_input(prism_paths: PrismPaths):
     path = prism_paths.raw / parse.CONVERSATIONS.file_name

@@ -44,10 +44,12 @@ def conversation_users_in_survey(conversations_input: pd.DataFrame, survey_input
     return violations_result(integrity.conversation_users_in_survey(conversations_input, survey_input))
 
 
-@dg.asset_check(asset="survey_input", blocking=True, additional_ins={"conversations_input": dg.AssetIn()},
+# Both cross-file checks hang on conversations_input: two blocking checks on different assets,
+# each reading the other asset, would make each wait for the other (a cycle).
+@dg.asset_check(asset="conversations_input", blocking=True, additional_ins={"survey_input": dg.AssetIn()},
                 description="survey_only ⇔ no conversations ⇔ num_completed_conversations == 0, and the "
                             "count equals the participant's conversations.")
-def survey_only_consistent(survey_input: pd.DataFrame, conversations_input: pd.DataFrame):
+def survey_only_consistent(conversations_input: pd.DataFrame, survey_input: pd.DataFrame):
     return violations_result(integrity.survey_only_consistency(survey_input, conversations_input))
 
 

@@ -1,0 +1,43 @@
+"""Helpers to run the real Definitions in-process against temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from prism_pipeline.definitions import DEFAULT_DIRS, build_defs
+from prism_pipeline.resources import PrismPaths
+from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
+
+REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]
+
+
+def make_defs(raw: Path, out: Path, state: Path, **kwargs) -> dg.Definitions:
+    paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
+                       reference_dir=str(REFERENCE_DIR))
+    return build_defs(paths, state / "assets", **kwargs)
+
+
+def run_job(defs: dg.Definitions, job: str = "full_release", instance: dg.DagsterInstance | None = None):
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def tiny_raw_dir(raw: Path) -> Path:
+    """Six participants: user0-user3 with all three conversation types, user4 with one type,
+    user5 survey-only; all in the uk locale."""
+    types = ("unguided", "values guided", "controversy guided")
+    conversations, n_by_user = [], {}
+    cid = 0
+    for user in range(5):
+        kinds = types + types[:1] if user < 4 else types[:1]
+        for kind in kinds:
+            conversations.append(conversation_record(cid, user, turns=2 + cid % 3, r0=2 + cid % 3,
+                                                     conversation_type=kind))
+            n_by_user[user] = n_by_user.get(user, 0) + 1
+            cid += 1
+    survey = [survey_record(u, n_by_user.get(u, 0)) for u in range(6)]
+    write_jsonl(raw / "survey.jsonl", survey)
+    write_jsonl(raw / "conversations.jsonl", conversations)
+    return raw
