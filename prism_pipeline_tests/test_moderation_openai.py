@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import pytest
 
 from prism_pipeline.codebook import MODERATION_CATEGORIES
+from prism_pipeline.metadata_flags.detectors import Detector
 from prism_pipeline.metadata_flags.moderation import (
     ModerationAPIError,
     OpenAIModerationBackend,
@@ -191,7 +193,7 @@ def test_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     ],
 )
 def test_bad_configuration(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^{message}$".replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make_moderation_backend("openai", api_key_env=KEY_ENV, **kwargs)
 
 
@@ -202,6 +204,6 @@ def test_picklable_and_buildable_from_a_spec(server: FakeModerationServer) -> No
     assert copy.detect(["you idiot"]) == [IDIOT]
     spec = pickle.loads(pickle.dumps(moderation_detector_spec("openai", base_url=server.base_url, api_key_env=KEY_ENV)))
     built = spec.build()
-    assert isinstance(built, OpenAIModerationBackend)
+    assert isinstance(built, OpenAIModerationBackend) and isinstance(built, Detector)
     assert built.detector_id == "moderation-openai"
     assert built.detect(["I will kill you"]) == [KILL]
