@@ -81,7 +81,8 @@ def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
         else:
             line, field = locate(column, case.index)
         position = f"{where} line {line}" if line is not None else where
-        value = "" if column in hidden else f" (value {case.failure_case!r})"
+        raw = case.failure_case.item() if hasattr(case.failure_case, "item") else case.failure_case
+        value = "" if column in hidden else f" (value {raw!r})"
         lines.append(f"{position}, field '{field}': fails {check}{value}")
     by_rule = (cases.assign(column=cases["column"].astype(str), check=cases["check"].astype(str))
                .groupby(["column", "check"]).size().rename("failures").reset_index())

@@ -41,3 +41,20 @@ def tiny_raw_dir(raw: Path) -> Path:
     write_jsonl(raw / "survey.jsonl", survey)
     write_jsonl(raw / "conversations.jsonl", conversations)
     return raw
+
+
+def failure_messages(result) -> list[str]:
+    """What a user is told about a failed run: step failure descriptions and failed checks."""
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                messages.append(data.user_failure_data.description)
+            elif data.error is not None:
+                messages.append(data.error.message.strip())
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            if not check.passed and check.description:
+                messages.append(check.description)
+    return messages

@@ -4,6 +4,8 @@ Blocking ERROR checks stop every downstream step, so no release file is written 
 that breaks the codebook; the previous release stays as it was.
 """
 
+import ast
+
 import dagster as dg
 import pandas as pd
 
@@ -33,6 +35,9 @@ def conversation_history_schema(conversation_history: pd.DataFrame) -> dg.AssetC
 
 
 def _history_locator(column: str, index_value):
+    # Pandera reports a MultiIndex position as the string "(line, item)".
+    if isinstance(index_value, str) and index_value.startswith("("):
+        index_value = ast.literal_eval(index_value)
     if isinstance(index_value, tuple):
         return parse.history_field(column, index_value)
     return None, f"conversation_history[*].{column}"

@@ -166,7 +166,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                obj = json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 # exc.msg and column only: the line itself may hold participant text.
                 raise InputError(name, number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
