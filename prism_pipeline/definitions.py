@@ -43,6 +43,11 @@ def build_defs(prism_paths: PrismPaths, io_dir: str | Path,
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[full_release_job],
+        # One process per run: on a 2-core machine a process per step (the multiprocess default)
+        # spends more time importing pandas and Dagster than computing; the heavy per-text work
+        # has its own process pool. A multi-machine deployment swaps this for a k8s/celery
+        # executor (README, "Beyond one machine").
+        executor=dg.in_process_executor,
         resources={
             "prism_paths": prism_paths,
             "sampling_settings": sampling or SamplingSettings(),

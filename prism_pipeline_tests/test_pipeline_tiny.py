@@ -30,3 +30,14 @@ def test_full_release_on_tiny_dataset(tmp_path):
     assert list(hist[0]) == list(cb.HISTORY_USER_KEYS) and list(hist[1]) == list(cb.HISTORY_MODEL_KEYS)
     assert conversations[0]["choice_attributes"]["safety"] is None
     assert "NaN" not in (out / "conversations.jsonl").read_text()
+
+
+def test_release_is_byte_identical_across_runs(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
+    defs = make_defs(raw, tmp_path / "a", tmp_path / "state_a")
+    assert run_job(defs).success
+    assert run_job(make_defs(raw, tmp_path / "b", tmp_path / "state_b")).success
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["conversations.jsonl", "survey.jsonl", "utterances.jsonl"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -1,0 +1,68 @@
+"""The release writer: key order, null not NaN, byte-identical output, atomic as a set."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prism_pipeline.release.writer import frame_to_records, sha256_file, write_release
+
+
+def test_records_rebuild_nested_objects_in_column_order():
+    frame = pd.DataFrame({
+        "user_id": pd.Series(["user0", "user1"], dtype="str"),
+        "stated_prefs.values": [0, 100],
+        "stated_prefs.other_text": pd.Series([None, "art"], dtype="str"),
+        "timing_duration_s": [1.5, np.nan],
+        "moderation_flag.categories.self-harm/intent": [False, True],
+        "moderation_flag.category_scores.self-harm/intent": [0.0, 0.91],
+        "flag": pd.array([True, None], dtype="boolean"),
+        "n": pd.array([None, 3], dtype="Int64"),
+    })
+    records = frame_to_records(frame, ["user_id", "stated_prefs", "timing_duration_s", "moderation_flag",
+                                       "flag", "n"])
+    assert records == [
+        {"user_id": "user0", "stated_prefs": {"values": 0, "other_text": None}, "timing_duration_s": 1.5,
+         "moderation_flag": {"categories": {"self-harm/intent": False},
+                             "category_scores": {"self-harm/intent": 0.0}}, "flag": True, "n": None},
+        {"user_id": "user1", "stated_prefs": {"values": 100, "other_text": "art"}, "timing_duration_s": None,
+         "moderation_flag": {"categories": {"self-harm/intent": True},
+                             "category_scores": {"self-harm/intent": 0.91}}, "flag": None, "n": 3},
+    ]
+    assert type(records[1]["n"]) is int and type(records[0]["flag"]) is bool
+
+
+def test_unknown_release_key_is_an_error():
+    with pytest.raises(KeyError, match="no column or nested columns for release key 'missing'"):
+        frame_to_records(pd.DataFrame({"a": [1]}), ["a", "missing"])
+
+
+def test_written_bytes_are_exact_and_repeatable(tmp_path):
+    records = [{"a": "x/y é", "b": None, "c": 2.0}, {"a": "z", "b": [1, {"k": True}], "c": 3}]
+    first = write_release(tmp_path, {"t.jsonl": records})
+    text = (tmp_path / "t.jsonl").read_text(encoding="utf-8")
+    assert text == '{"a": "x/y é", "b": null, "c": 2.0}\n{"a": "z", "b": [1, {"k": true}], "c": 3}\n'
+    second = write_release(tmp_path, {"t.jsonl": records})
+    assert first["t.jsonl"].sha256 == second["t.jsonl"].sha256 == sha256_file(tmp_path / "t.jsonl")
+    assert first["t.jsonl"].rows == 2
+
+
+def test_nan_is_refused_rather_than_written(tmp_path):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_release(tmp_path, {"t.jsonl": [{"x": math.nan}]})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_in_any_file_leaves_the_previous_release_intact(tmp_path):
+    write_release(tmp_path, {"a.jsonl": [{"v": 1}], "b.jsonl": [{"v": 2}]})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken():
+        yield {"v": 3}
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_release(tmp_path, {"a.jsonl": [{"v": 10}], "b.jsonl": broken()})
+    # a.jsonl was complete in its temporary file but is not renamed: the set is all or nothing.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
