@@ -15,6 +15,7 @@ No Dagster import.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,3 +49,37 @@ class DetectorSpec:
     def of(cls, detector_type: type, **kwargs: Any) -> DetectorSpec:
         """Spec for a detector class defined at module level."""
         return cls(detector_type.__module__, detector_type.__qualname__, dict(kwargs))
+
+
+# Well-known detectors, by name only: referring to them imports nothing heavy.
+LANGUAGE_DETECTOR = DetectorSpec("prism_pipeline.metadata_flags.language", "LangidDetector")
+PII_DETECTOR = DetectorSpec("prism_pipeline.metadata_flags.pii", "ScrubadubDetector")
+
+
+# ---------------------------------------------------------------------------------------
+# Worker-process side of the runner (kept here because this module imports nothing heavy,
+# so a spawned worker can set its thread limits before numpy/BLAS are loaded).
+# ---------------------------------------------------------------------------------------
+WORKER_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_WORKER_DETECTORS: list = []
+
+
+def init_worker(detectors: list, env: dict[str, str]) -> None:
+    """Pool initializer: one thread per BLAS/OpenMP pool, one detector instance per worker.
+
+    ``detectors`` holds :class:`DetectorSpec` (built here) or, under the ``fork`` start
+    method only, already-built instances inherited from the parent.
+    """
+    os.environ.update(env)
+    try:  # numpy may already be loaded (fork, forkserver preload): limit its pools directly
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+
+        threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        pass
+    _WORKER_DETECTORS[:] = [d.build() if isinstance(d, DetectorSpec) else d for d in detectors]
+
+
+def run_chunk(index: int, texts: list[str]) -> list[dict]:
+    """Run worker detector ``index`` on one chunk of texts."""
+    return _WORKER_DETECTORS[index].detect(texts)

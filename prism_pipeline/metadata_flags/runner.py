@@ -1,0 +1,288 @@
+"""Run per-text detectors over many texts: de-duplicated, cached, parallel, shardable (SPEC §7.4).
+
+:func:`run_detectors` hashes every text (sha256 of its UTF-8 bytes), keeps one copy of each
+distinct text, looks every detector's results up in the :class:`~.cache.FlagCache` and
+computes only the misses, in chunks. Each finished chunk is committed to the cache at once,
+so a run killed at any point resumes from the last committed chunk. The result has one row
+per input row, in input order.
+
+Parallelism
+-----------
+Misses go to a ``ProcessPoolExecutor`` of ``workers`` processes (default ``os.cpu_count()``).
+Each worker limits BLAS/OpenMP to one thread and holds one instance per detector, built in the
+worker from its picklable :class:`~.detectors.DetectorSpec` (module, class, kwargs), so a
+detector need not be picklable. Start method: ``fork`` when the calling process has a single
+thread (cheap: workers inherit the imports and built detectors), otherwise ``forkserver``
+(forking a multi-threaded process can deadlock) with the detectors' heavy modules preloaded.
+Below ``min_pool_texts`` computations the work runs in-process: starting a pool costs ~0.1 s
+with ``fork`` but ~3 s with ``forkserver`` or ``spawn`` (a fresh interpreter imports pandas,
+Dagster via ``prism_pipeline/__init__``, scrubadub/nltk), while a text costs ~0.1 ms.
+Detectors passed as instances rather than specs always run in-process (e.g. an HTTP client
+whose parallelism is its own business).
+
+Sharding over machines or Dagster partitions
+--------------------------------------------
+``shard=(i, n)`` restricts the run to texts whose hash falls in partition ``i`` of ``n``
+(:func:`shard_of`: ``int(sha256[:8], 16) % n``), and returns only those rows (rows with a
+null text belong to shard 0). The partition depends on the text alone, so it is stable
+across runs and machines, and duplicates of a text always land in the same shard. Recipe:
+
+* a Dagster asset with ``StaticPartitionsDefinition([f"{i}-of-{n}" ...])`` runs
+  ``run_detectors(texts, specs, cache, shard=(i, n))`` per partition. On one machine all
+  partitions may share one cache file (SQLite WAL serialises the writers); on several
+  machines each partition writes its own file (e.g. ``flags/shard-i-of-n.sqlite``);
+* a final unpartitioned asset merges the shard files if any (``FlagCache.merge_from``) and
+  calls ``run_detectors(texts, specs, cache, compute_missing=False)``, which reads every
+  result from the cache and raises ``LookupError`` if a shard left anything uncomputed.
+
+No Dagster import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from prism_pipeline.metadata_flags import detectors as _detectors
+from prism_pipeline.metadata_flags.cache import FlagCache
+from prism_pipeline.metadata_flags.detectors import Detector, DetectorSpec
+
+HASH_COLUMN = "text_sha256"
+DEFAULT_CHUNK_SIZE = 1_000
+DEFAULT_MIN_POOL_TEXTS = 2_000
+Progress = Callable[[int, int], None]
+
+
+def text_sha256(text: str) -> str:
+    """sha256 hex digest of a text's UTF-8 bytes (lone surrogates kept via ``surrogatepass``)."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def hash_texts(texts: pd.Series) -> pd.Series:
+    """sha256 per text, null for a null text; same index as ``texts``."""
+    values = texts.to_numpy(dtype=object)
+    return pd.Series(
+        [text_sha256(t) if isinstance(t, str) else None for t in values], index=texts.index, dtype=object
+    )
+
+
+def shard_of(hashes: Sequence[str] | pd.Series, n_shards: int) -> np.ndarray:
+    """Partition number of each hash: ``int(sha256[:8], 16) % n_shards``."""
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    return np.array([int(h[:8], 16) % n_shards for h in hashes], dtype=np.int64)
+
+
+@dataclass
+class _Slot:
+    """One detector of a run: its instance (in the parent), spec (for workers) and bookkeeping."""
+
+    instance: Detector
+    spec: DetectorSpec | None
+    detector_id: str
+    version: str
+    results: dict[str, dict]
+    misses: list[str]
+
+
+def _as_slot(detector: DetectorSpec | Detector) -> _Slot:
+    if isinstance(detector, DetectorSpec):
+        instance, spec = detector.build(), detector
+    else:
+        instance, spec = detector, None
+    return _Slot(instance, spec, str(instance.detector_id), str(instance.version), {}, [])
+
+
+def _start_method(requested: str | None) -> str:
+    if requested is not None:
+        return requested
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+class _ProgressReporter:
+    """Calls ``progress(done, total)`` each time another tenth of the work is done, and at the end."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done, self._next = progress, total, 0, 1
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress is None:
+            return
+        reached = self.total if self.total == 0 else math.floor(10 * self.done / self.total)
+        if self.done >= self.total or reached >= self._next:
+            self._next = reached + 1
+            self.progress(self.done, self.total)
+
+
+def run_detectors(
+    texts: pd.Series,
+    detectors: Sequence[DetectorSpec | Detector],
+    cache: FlagCache,
+    workers: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Progress | None = None,
+    shard: tuple[int, int] | None = None,
+    *,
+    min_pool_texts: int = DEFAULT_MIN_POOL_TEXTS,
+    start_method: str | None = None,
+    compute_missing: bool = True,
+) -> pd.DataFrame:
+    """Each detector's result for each text, computing only what the cache lacks.
+
+    Returns a DataFrame with the index of ``texts`` (restricted to the shard's rows when
+    ``shard`` is given) and columns ``text_sha256`` then, per detector in order, one column
+    per top-level key of its result (nested values stay dicts); two detectors sharing a key
+    is a ``ValueError``. A null text is never sent to a detector: its row gets the detector's
+    ``null_result()`` if it has one, else nulls.
+
+    ``progress(done, total)`` counts (detector, distinct text) computations. ``workers=1``
+    or fewer than ``min_pool_texts`` computations run in-process. ``compute_missing=False``
+    raises ``LookupError`` instead of computing (for a final step after sharded runs).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not detectors:
+        raise ValueError("no detectors given")
+    hashes = hash_texts(texts)
+    if shard is not None:
+        index, n_shards = shard
+        if not 0 <= index < n_shards:
+            raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+        present = hashes.notna().to_numpy()
+        keep = np.zeros(len(hashes), dtype=bool)
+        keep[present] = shard_of(hashes[present], n_shards) == index
+        if index == 0:
+            keep |= ~present
+        texts, hashes = texts[keep], hashes[keep]
+
+    codes, uniques = pd.factorize(hashes, use_na_sentinel=True)
+    uniques = list(uniques)
+    # One text per distinct hash: the first row carrying it (codes number hashes by first appearance).
+    positions = np.flatnonzero(codes >= 0)
+    _, first = np.unique(codes[positions], return_index=True)
+    text_values = texts.to_numpy(dtype=object)
+    text_of = dict(zip(uniques, text_values[positions[first]], strict=True))
+
+    slots = [_as_slot(d) for d in detectors]
+    _check_ids(slots)
+    for slot in slots:
+        slot.results = cache.get_many(slot.detector_id, slot.version, uniques)
+        slot.misses = [h for h in uniques if h not in slot.results]
+    total = sum(len(s.misses) for s in slots)
+    if total and not compute_missing:
+        detail = ", ".join(f"{s.detector_id}: {len(s.misses)}" for s in slots if s.misses)
+        raise LookupError(f"{total} text results are not in the cache at {cache.path} ({detail})")
+
+    reporter = _ProgressReporter(progress, total)
+    if total == 0:
+        reporter.add(0)
+    else:
+        tasks = [
+            (k, slot.misses[start : start + chunk_size])
+            for k, slot in enumerate(slots)
+            for start in range(0, len(slot.misses), chunk_size)
+        ]
+        n_workers = (os.cpu_count() or 1) if workers is None else workers
+        pooled = [k for k, s in enumerate(slots) if s.spec is not None and s.misses]
+        pool_tasks = [t for t in tasks if t[0] in pooled]
+        local_tasks = [t for t in tasks if t[0] not in pooled]
+        if n_workers <= 1 or total < min_pool_texts or len(pool_tasks) < 2:
+            local_tasks, pool_tasks = tasks, []
+        for k, chunk in local_tasks:
+            _commit(slots[k], cache, chunk, slots[k].instance.detect([text_of[h] for h in chunk]), reporter)
+        if pool_tasks:
+            _run_pool(slots, pooled, pool_tasks, text_of, cache, reporter, n_workers, start_method)
+
+    return _assemble(texts.index, hashes, codes, uniques, slots)
+
+
+def _check_ids(slots: list[_Slot]) -> None:
+    ids = [s.detector_id for s in slots]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"detector ids must be distinct, got {ids}")
+
+
+def _commit(slot: _Slot, cache: FlagCache, chunk: list[str], results: list[dict], reporter: _ProgressReporter) -> None:
+    if len(results) != len(chunk):
+        raise RuntimeError(f"detector {slot.detector_id} returned {len(results)} results for {len(chunk)} texts")
+    computed = dict(zip(chunk, results, strict=True))
+    cache.put_many(slot.detector_id, slot.version, computed)
+    slot.results.update(computed)
+    reporter.add(len(chunk))
+
+
+def _run_pool(
+    slots: list[_Slot],
+    pooled: list[int],
+    tasks: list[tuple[int, list[str]]],
+    text_of: dict[str, str],
+    cache: FlagCache,
+    reporter: _ProgressReporter,
+    n_workers: int,
+    start_method: str | None,
+) -> None:
+    method = _start_method(start_method)
+    context = multiprocessing.get_context(method)
+    # Under fork the parent's built instances are inherited as-is; otherwise workers build from specs.
+    worker_detectors = [slots[k].instance if method == "fork" else slots[k].spec for k in pooled]
+    if method == "forkserver":
+        preload = {_detectors.__name__}
+        for k in pooled:
+            preload.add(slots[k].spec.module)
+            preload.update(getattr(slots[k].instance, "preload_modules", ()))
+        context.set_forkserver_preload(sorted(preload))
+    worker_index = {k: j for j, k in enumerate(pooled)}
+    with ProcessPoolExecutor(
+        max_workers=min(n_workers, len(tasks)),
+        mp_context=context,
+        initializer=_detectors.init_worker,
+        initargs=(worker_detectors, dict(_detectors.WORKER_THREAD_ENV)),
+    ) as pool:
+        pending: dict[Future, tuple[int, list[str]]] = {}
+        queue = iter(tasks)
+        # Keep ~2 chunks per worker in flight: bounded memory, workers never idle.
+        for k, chunk in queue:
+            pending[pool.submit(_detectors.run_chunk, worker_index[k], [text_of[h] for h in chunk])] = (k, chunk)
+            if len(pending) >= 2 * n_workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                k, chunk = pending.pop(future)
+                _commit(slots[k], cache, chunk, future.result(), reporter)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_detectors.run_chunk, worker_index[nxt[0]], [text_of[h] for h in nxt[1]])] = nxt
+
+
+def _assemble(
+    index: pd.Index, hashes: pd.Series, codes: np.ndarray, uniques: list[str], slots: list[_Slot]
+) -> pd.DataFrame:
+    out = pd.DataFrame({HASH_COLUMN: hashes.to_numpy(dtype=object)}, index=index)
+    has_null = bool((codes < 0).any())
+    take = np.where(codes < 0, len(uniques), codes)
+    for slot in slots:
+        records = [slot.results[h] for h in uniques]
+        null_result = getattr(slot.instance, "null_result", None)
+        if has_null:
+            records.append(null_result() if callable(null_result) else {})
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        clash = set(frame.columns) & set(out.columns)
+        if clash:
+            raise ValueError(f"detector {slot.detector_id} result keys {sorted(clash)} clash with other columns")
+        for column in frame.columns:
+            out[column] = frame[column].iloc[take].set_axis(index)
+    return out
