@@ -116,3 +116,18 @@ def test_duplicate_user_id_names_lines_not_the_id(tmp_path):
     assert messages[0] == ("survey.jsonl line 2, field 'user_id': fails field_uniqueness\n"
                            "survey.jsonl line 6, field 'user_id': fails field_uniqueness")
     assert "user1" not in messages[0]
+
+
+def test_turn_zero_with_one_response_is_rejected_with_its_line(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
+
+    def drop_answer(text):
+        obj = json.loads(text)
+        del obj["conversation_history"][1]
+        return json.dumps(obj)
+
+    _rewrite(raw / "conversations.jsonl", 1, drop_answer)
+    result = run_job(make_defs(raw, tmp_path / "out", tmp_path / "state"))
+    assert failure_messages(result)[0] == (
+        "conversations.jsonl line 1, field 'conversation_history': turn 0 needs 2-4 model responses and later "
+        "turns exactly 2")

@@ -13,7 +13,7 @@ VIOLATION_COLUMNS = ["file", "line", "field", "problem"]
 
 
 def _violations(file: str, lines, field: str, problem: str) -> pd.DataFrame:
-    lines = list(lines)
+    lines = [int(x) for x in lines]
     return pd.DataFrame({"file": [file] * len(lines), "line": lines, "field": [field] * len(lines),
                          "problem": [problem] * len(lines)}, columns=VIOLATION_COLUMNS)
 
@@ -35,7 +35,7 @@ def survey_only_consistency(survey: pd.DataFrame, conversations: pd.DataFrame) -
                     "disagrees with the participant's conversations in conversations.jsonl"),
         _violations("survey.jsonl", survey.index[bad_count], "num_completed_conversations",
                     "differs from the participant's number of conversations in conversations.jsonl"),
-    ], ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+    ], ignore_index=True).pipe(_ordered)
 
 
 def history_structure(conversations: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -82,5 +82,9 @@ def history_structure(conversations: pd.DataFrame, history: pd.DataFrame) -> pd.
     bad_prompt = opening.reindex(prompt.index) != prompt
     out.append(_violations(file, prompt.index[bad_prompt.to_numpy()], "opening_prompt",
                            "differs from the turn-0 user content"))
-    return (pd.concat(out, ignore_index=True).sort_values("line", kind="stable")
-            .drop_duplicates().reset_index(drop=True))
+    return _ordered(pd.concat(out, ignore_index=True).drop_duplicates())
+
+
+def _ordered(violations: pd.DataFrame) -> pd.DataFrame:
+    # concat of empty frames turns the line column to float; lines are always whole numbers
+    return (violations.astype({"line": "int64"}).sort_values("line", kind="stable").reset_index(drop=True))
