@@ -107,3 +107,153 @@ def test_version():
     detector = ScrubadubDetector()
     assert detector.detector_id == "scrubadub"
     assert detector.version == "scrubadub==2.0.1;phonenumbers==8.13.31;config=Scrubber() defaults,locale=en_US"
+
+
+# ---------------------------------------------------------------------------------------
+# Manual review: pii_manual_flag (SPEC §2.3)
+# ---------------------------------------------------------------------------------------
+import hashlib  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from prism_pipeline.metadata_flags import manual_review as mr  # noqa: E402
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+FALSE_ALARM, REAL, UNREVIEWED, CHANGED, NOT_FLAGGED = (
+    sha("call me on 650-555-0123 (a made-up number)"),
+    sha("my email is real.person@example.org"),
+    sha("see www.example.com"),
+    sha("see www.example.com, edited"),
+    sha("no pii here"),
+)
+
+
+def _flags() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "column_id": ["self_description", "open_feedback", "user_prompt", "user_prompt", "system_string",
+                          "model_response", "model_response", "open_feedback", "user_prompt"],
+            "user_id": ["user0", "user1", "user1", "user2", "user3", "user1", "user1", "user2", "user4"],
+            "text_sha256": [FALSE_ALARM, REAL, UNREVIEWED, UNREVIEWED, NOT_FLAGGED, FALSE_ALARM, REAL, CHANGED,
+                            None],
+            "pii_flag": [True, True, True, True, False, True, False, True, False],
+        },
+        index=[10, 11, 12, 13, 14, 15, 16, 17, 18],
+    )
+
+
+def _review() -> pd.DataFrame:
+    return mr.validate_review(pd.DataFrame(
+        {
+            "column_id": ["self_description", "open_feedback", "system_string", "open_feedback"],
+            "text_sha256": [FALSE_ALARM, REAL, NOT_FLAGGED, UNREVIEWED],
+            "verdict": ["false", "true", "false", "false"],
+            "reviewed_on": ["2024-01-15"] * 4,
+            "reviewer": ["annotator-1", "annotator-2", "annotator-1", "annotator-2"],
+            "note": ["number from a film", "", "", "was reviewed under another block"],
+        }
+    ))
+
+
+def test_pii_manual_flag_rule():
+    out = mr.pii_manual_flag(_flags(), _review())
+    assert out.name == "pii_manual_flag" and out.dtype == "boolean"
+    assert out.index.tolist() == list(range(10, 19))
+    # reviewed false; reviewed true; two unreviewed (the open_feedback review is another block);
+    # not flagged; model texts (never checked); changed text; null text.
+    assert out.tolist() == [False, True, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA]
+
+
+def test_pending_orphans_summary_and_message():
+    flags, review = _flags(), _review()
+    assert mr.pending_reviews(flags, review).index.tolist() == [12, 13, 17]
+    orphans = mr.orphan_reviews(flags, review)
+    assert orphans["text_sha256"].tolist() == [NOT_FLAGGED, UNREVIEWED]
+    summary = mr.review_summary(flags, review)
+    assert summary == {"human_pii_flagged": 5, "reviewed": 2, "reviewed_real_pii": 1, "pending": 3,
+                       "pending_distinct_texts": 2, "orphan_reviews": 2}
+    assert mr.pending_message(summary) == "3 human texts flagged for PII await review"
+    assert mr.pending_message({**summary, "pending": 1}) == "1 human text flagged for PII awaits review"
+    assert mr.pending_message({**summary, "pending": 0}) is None
+
+
+def test_a_review_follows_its_text_not_its_row():
+    flags = _flags()
+    rebuilt = flags.iloc[::-1].reset_index(drop=True).assign(user_id="renumbered")
+    out = mr.pii_manual_flag(rebuilt, _review())
+    assert out.tolist() == [pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, True, False]
+
+
+def test_new_review_rows_clear_the_backlog(tmp_path):
+    flags, review = _flags(), _review()
+    added = mr.new_review_rows(mr.pending_reviews(flags, review), verdict=False, reviewed_on="2024-02-01",
+                               reviewer="annotator-3", note="batch 2")
+    assert added[["column_id", "text_sha256"]].values.tolist() == [["user_prompt", UNREVIEWED],
+                                                                    ["open_feedback", CHANGED]]
+    merged = pd.concat([review, added], ignore_index=True)
+    path = tmp_path / "review.csv"
+    mr.write_review(merged, path)
+    loaded = mr.load_review(path)
+    assert mr.review_summary(flags, loaded)["pending"] == 0
+    assert mr.pii_manual_flag(flags, loaded).tolist() == [False, True, False, False, pd.NA, pd.NA, pd.NA, False,
+                                                          pd.NA]
+    lines = path.read_text().splitlines()
+    assert lines[0] == "column_id,text_sha256,verdict,reviewed_on,reviewer,note"
+    # canonical order: block order of codebook.TEXT_COLUMN_IDS, then hash
+    assert [line.split(",")[0] for line in lines[1:]] == ["system_string", "self_description", "open_feedback",
+                                                          "open_feedback", "open_feedback", "user_prompt"]
+    mr.write_review(loaded, path)
+    assert path.read_text().splitlines() == lines  # stable
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("column_id", "model_response", r"^1 review rows have a column_id outside the human blocks "
+                                        r"\['system_string', 'self_description', 'open_feedback', 'user_prompt'\] "
+                                        r"\(first: row 2\)$"),
+        ("text_sha256", "ABC", r"^1 review rows have a text_sha256 that is not 64 lower-case hex digits "
+                               r"\(first: row 2\)$"),
+        ("verdict", "maybe", r"^1 review rows have a verdict other than true/false \(first: row 2\)$"),
+        ("reviewed_on", "15/01/2024", r"^1 review rows have a reviewed_on that is not a YYYY-MM-DD date "
+                                      r"\(first: row 2\)$"),
+        ("reviewer", "Jane Doe", r"^1 review rows have a reviewer that is not a pseudonym like annotator-1 "
+                                 r"\(first: row 2\)$"),
+        ("text_sha256", FALSE_ALARM, None),
+    ],
+)
+def test_review_table_validation(column, value, message):
+    raw = _review().assign(verdict=lambda f: f["verdict"].map({True: "true", False: "false"}))
+    raw.loc[1, column] = value
+    if column == "text_sha256" and value == FALSE_ALARM:
+        raw.loc[1, "column_id"] = "self_description"
+        message = r"^1 review rows repeat a \(column_id, text_sha256\) key \(first: row 2\)$"
+    with pytest.raises(mr.ReviewTableError, match=message):
+        mr.validate_review(raw)
+
+
+def test_review_table_columns_are_fixed():
+    with pytest.raises(mr.ReviewTableError, match=r"^review columns must be \['column_id', 'text_sha256', "
+                                                  r"'verdict', 'reviewed_on', 'reviewer', 'note'\], got \['text'\]$"):
+        mr.validate_review(pd.DataFrame({"text": ["my email is x@y.z"]}))
+
+
+def test_flags_must_carry_the_key_columns():
+    with pytest.raises(KeyError, match=r"flags lack columns \['text_sha256'\]"):
+        mr.pii_manual_flag(_flags().drop(columns="text_sha256"), _review())
+
+
+def test_empty_review_leaves_everything_unchecked():
+    out = mr.pii_manual_flag(_flags(), mr.empty_review())
+    assert out.isna().all()
+    assert mr.review_summary(_flags(), mr.empty_review())["pending"] == 5
+
+
+def test_shipped_review_table_is_valid():
+    review = mr.load_review()
+    assert mr.DEFAULT_REVIEW_PATH.read_text().splitlines()[0] == ",".join(mr.REVIEW_COLUMNS)
+    assert review["column_id"].isin(["system_string", "self_description", "open_feedback", "user_prompt"]).all()
