@@ -85,7 +85,7 @@ P_FOREIGN_MODEL_REPLY = 0.65  # model answers a foreign prompt in that language
 P_FOREIGN_FEEDBACK = 0.7
 P_FOREIGN_SURVEY_TEXT = 0.06  # self_description / system_string, users of non-English countries
 P_PII_HUMAN = 0.0045
-P_PII_MODEL = 0.015
+P_PII_MODEL = 0.013
 P_TOXIC_PROMPT = 0.0145
 P_TOXIC_FEEDBACK = 0.011
 P_TOXIC_SURVEY = 0.002
@@ -432,8 +432,13 @@ _ETH_SELF: dict[str, tuple[tuple[str, float, str], ...]] = {
 }
 _REL_SELF: dict[str, tuple[tuple[str, float, str], ...]] = {
     "Non-religious": (("no religion", 10, ""), ("none", 6, ""), ("atheist", 6, ""), ("not religious", 3, ""),
+                      ("non religious", 2, ""), ("no religious affiliation", 1, ""), ("i dont have a religion", 1, ""),
+                      ("no religion atheist", 1, ""), ("nonreligious", 1, ""), ("not applicable", 1, ""),
                       ("atheism", 1, ""), ("secular", 1, ""), ("nothing", 1, ""), ("humanist", 1, "uk")),
-    "Christian": (("christian", 10, ""), ("catholic", 5, ""), ("roman catholic", 2, ""), ("church of england", 1, "uk"),
+    "Christian": (("christian", 10, ""), ("catholic", 5, ""), ("christian catholic", 1, ""), ("christian orthodox", 1, ""),
+                  ("non denominational christian", 1, "us"), ("christian protestant", 1, ""), ("church of scotland", 1, "uk"),
+                  ("greek orthodox", 1, "europe"), ("seventh day adventist", 1, ""), ("jehovahs witness", 1, ""),
+                  ("born again christian", 1, "us"), ("presbyterian", 1, ""), ("quaker", 1, "uk"), ("roman catholic", 2, ""), ("church of england", 1, "uk"),
                   ("protestant", 2, ""), ("baptist", 1, "us"), ("methodist", 1, ""), ("orthodox christian", 1, "europe"),
                   ("evangelical christian", 1, "us"), ("lutheran", 1, "europe"), ("anglican", 1, "uk"),
                   ("christianity", 1, ""), ("mormon", 1, "us"), ("pentecostal", 1, "africa"), ("catolica", 1, "latam")),
@@ -457,7 +462,22 @@ for _table in (_ETH_SELF, _REL_SELF):
     assert len(_strings) == len(set(_strings)), "self_described strings must map to one category"
 
 
-def _pick_self_described(rng: random.Random, table: dict, category: str, origin: str) -> str:
+# Typed variants "<colour> <demonym>" (White / Black only, so each string keeps one category).
+_DEMONYM = {
+    "GBR": "british", "USA": "american", "CAN": "canadian", "AUS": "australian", "NZL": "new zealander",
+    "ZAF": "south african", "IRL": "irish", "DEU": "german", "FRA": "french", "ITA": "italian", "ESP": "spanish",
+    "PRT": "portuguese", "POL": "polish", "NLD": "dutch", "GRC": "greek", "HUN": "hungarian", "SWE": "swedish",
+    "BEL": "belgian", "CZE": "czech", "DNK": "danish", "NOR": "norwegian", "AUT": "austrian", "CHE": "swiss",
+    "FIN": "finnish", "EST": "estonian", "SVN": "slovenian", "LVA": "latvian", "ISR": "israeli", "CHL": "chilean",
+    "MEX": "mexican", "ARG": "argentinian", "NGA": "nigerian", "KEN": "kenyan",
+}
+_TYPED_PREFIX = {"White": "white", "Black / African": "black"}
+
+
+def _pick_self_described(rng: random.Random, table: dict, category: str, origin: str,
+                         country: str | None = None) -> str:
+    if country in _DEMONYM and category in _TYPED_PREFIX and rng.random() < 0.2:
+        return f"{_TYPED_PREFIX[category]} {_DEMONYM[country]}"
     opts = table[category]
     weights = [w * (6.0 if tag == origin else 1.0 if tag == "" else 0.08) for _, w, tag in opts]
     return rng.choices([s for s, _, _ in opts], weights=weights)[0]
@@ -918,7 +938,7 @@ def _survey_row(i: int, uid: str, n_conv: int, users: Users, rng: random.Random)
             "simplified": cb.RELIGION_SIMPLIFIED_OF[rel],
         },
         "ethnicity": {
-            "self_described": _pick_self_described(rng, _ETH_SELF, eth, loc.origin),
+            "self_described": _pick_self_described(rng, _ETH_SELF, eth, loc.origin, users.birth[i]),
             "categorised": eth,
             "simplified": cb.ETHNICITY_SIMPLIFIED_OF[eth],
         },

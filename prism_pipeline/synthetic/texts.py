@@ -9,7 +9,9 @@ layer of SPEC §2.2 flags:
 - PII: :func:`pii_sentence` makes e-mail addresses, US phone numbers, URLs, Twitter handles and
   credential strings that scrubadub 2.0.1 replaces (UK phone numbers and bare domains such as
   ``example.com`` are NOT detected by its en_US defaults, so they are not used for PII, and the
-  ordinary texts avoid ``@``, ``www.``/``http`` and digit runs that look like phone numbers);
+  ordinary texts avoid ``@``, ``www.``/``http`` and digit runs that look like phone numbers;
+  scrubadub's e-mail regex also accepts "<word> at <word>." as an address, so templates avoid
+  phrases such as "at home." at a sentence end);
 - offensive content: :func:`toxic_sentence` makes insults and harassment-style phrases (no
   slurs) that alt-profanity-check scores above 0.5.
 
