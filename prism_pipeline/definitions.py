@@ -16,7 +16,7 @@ from prism_pipeline.inputs import assets as input_assets
 from prism_pipeline.inputs import checks as input_checks
 from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
-from prism_pipeline.resources import PrismPaths
+from prism_pipeline.resources import PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling.resources import SamplingSettings
 
@@ -37,8 +37,7 @@ full_release_job = dg.define_asset_job(
 )
 
 
-def build_defs(prism_paths: PrismPaths, io_dir: str | Path,
-               sampling: SamplingSettings | None = None) -> dg.Definitions:
+def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
@@ -53,7 +52,7 @@ def build_defs(prism_paths: PrismPaths, io_dir: str | Path,
             "sampling_settings": sampling or SamplingSettings(),
             # Intermediate tables are pickled under the state dir, beside the caches, so that one
             # folder holds everything private to the pipeline (and everything a removal must clean).
-            "io_manager": dg.FilesystemIOManager(base_dir=str(io_dir)),
+            "io_manager": StateIOManager(state_dir=prism_paths.state_dir),
         },
     )
 
@@ -67,7 +66,7 @@ def _env_defs() -> dg.Definitions:
         state_dir=dg.EnvVar("PRISM_STATE_DIR"),
         reference_dir=dg.EnvVar("PRISM_REFERENCE_DIR"),
     )
-    return build_defs(paths, Path(os.environ["PRISM_STATE_DIR"]).resolve() / "assets")
+    return build_defs(paths)
 
 
 defs = _env_defs()

@@ -38,3 +38,18 @@ class PrismPaths(dg.ConfigurableResource):
         path = Path(self.state_dir).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+class StateIOManager(dg.ConfigurableIOManagerFactory):
+    """Pickles intermediate tables under ``<state_dir>/assets``.
+
+    The state dir comes through config (an ``EnvVar`` in ``definitions.py``) and is resolved when
+    a run starts, not when the code location is imported, so the CLI's ``--state`` and tests'
+    temporary folders are honoured. One folder then holds everything private to the pipeline.
+    """
+
+    state_dir: str
+
+    def create_io_manager(self, context) -> dg.IOManager:
+        base = Path(self.state_dir).resolve() / "assets"
+        return dg.FilesystemIOManager(base_dir=str(base)).create_io_manager(context)

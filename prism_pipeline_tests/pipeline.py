@@ -16,7 +16,7 @@ REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]
 def make_defs(raw: Path, out: Path, state: Path, **kwargs) -> dg.Definitions:
     paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
                        reference_dir=str(REFERENCE_DIR))
-    return build_defs(paths, state / "assets", **kwargs)
+    return build_defs(paths, **kwargs)
 
 
 def run_job(defs: dg.Definitions, job: str = "full_release", instance: dg.DagsterInstance | None = None):

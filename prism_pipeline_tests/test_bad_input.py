@@ -118,7 +118,8 @@ def test_duplicate_user_id_names_lines_not_the_id(tmp_path):
     assert "user1" not in messages[0]
 
 
-def test_turn_zero_with_one_response_is_rejected_with_its_line(tmp_path):
+def test_turn_zero_with_one_response_is_a_warning_with_its_line(tmp_path):
+    # Real PRISM has four such conversations (integrity.responses_per_turn): warn, do not block.
     raw = tiny_raw_dir(tmp_path / "raw")
 
     def drop_answer(text):
@@ -128,6 +129,9 @@ def test_turn_zero_with_one_response_is_rejected_with_its_line(tmp_path):
 
     _rewrite(raw / "conversations.jsonl", 1, drop_answer)
     result = run_job(make_defs(raw, tmp_path / "out", tmp_path / "state"))
-    assert failure_messages(result)[0] == (
-        "conversations.jsonl line 1, field 'conversation_history': turn 0 needs 2-4 model responses and later "
-        "turns exactly 2")
+    assert result.success
+    warned = [e.asset_check_evaluation_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
+    assert [(c.check_name, c.severity.value, c.description) for c in warned] == [
+        ("responses_per_turn", "WARN", "conversations.jsonl line 1, field 'conversation_history': turn 0 needs "
+                                       "2-4 model responses and later turns exactly 2")]
