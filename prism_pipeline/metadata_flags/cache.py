@@ -37,8 +37,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+import pandas as pd
+
+from prism_pipeline.metadata_flags.detectors import encode_result
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS flag_cache (
@@ -51,6 +55,8 @@ CREATE TABLE IF NOT EXISTS flag_cache (
 """
 # SQLite's default limit on bound parameters is 32,766 (>= 3.32); stay well below it.
 _BATCH = 5_000
+# From this many keys on, get_many scans the detector version's rows instead of IN lookups.
+_SCAN_FROM = 20_000
 DEFAULT_FILENAME = "flag_cache.sqlite"
 
 
@@ -96,17 +102,48 @@ class FlagCache:
     # -- reads -----------------------------------------------------------------------
     def get_many(self, detector_id: str, version: str, hashes: Iterable[str]) -> dict[str, dict]:
         """Stored results for those of ``hashes`` present under this detector version."""
-        wanted = list(dict.fromkeys(hashes))
+        memo: dict[str, dict] = {}
         found: dict[str, dict] = {}
-        for batch in _batches(wanted):
-            marks = ",".join("?" * len(batch))
-            rows = self._conn.execute(
-                "SELECT text_sha256, result FROM flag_cache "
-                f"WHERE detector_id = ? AND version = ? AND text_sha256 IN ({marks})",
-                (detector_id, version, *batch),
-            )
-            found.update((h, json.loads(r)) for h, r in rows)
+        wanted = set(hashes)
+        for h, raw in self.get_many_json(detector_id, version, wanted).items():
+            if h not in wanted:
+                continue
+            # Results repeat a lot ({"pii_flag": false}); decode each distinct string once.
+            if raw not in memo:
+                memo[raw] = json.loads(raw)
+            found[h] = memo[raw]
         return found
+
+    def get_many_json(self, detector_id: str, version: str, hashes: Iterable[str]) -> dict[str, str]:
+        """Like :meth:`get_many`, with each result as its stored JSON string (no decoding)."""
+        found = self.get_series(detector_id, version, list(hashes))
+        return dict(zip(found.index, found.to_numpy(), strict=True))
+
+    def get_series(self, detector_id: str, version: str, hashes: Sequence[str] | pd.Index) -> pd.Series:
+        """Stored JSON results as a Series indexed by text hash (unique).
+
+        For many keys this scans the detector version's rows and may return MORE hashes than
+        asked (callers align with ``Index.get_indexer``); for few keys it returns only those
+        asked that are present. Either way it is one pass in C, not a dict per key.
+        """
+        if len(hashes) >= _SCAN_FROM:
+            # Many keys: one range scan of this (detector_id, version) beats batched IN lookups.
+            rows = self._conn.execute(
+                "SELECT text_sha256, result FROM flag_cache WHERE detector_id = ? AND version = ?",
+                (detector_id, version),
+            ).fetchall()
+        else:
+            wanted = list(dict.fromkeys(hashes))
+            rows = []
+            for batch in _batches(wanted):
+                marks = ",".join("?" * len(batch))
+                rows += self._conn.execute(
+                    "SELECT text_sha256, result FROM flag_cache "
+                    f"WHERE detector_id = ? AND version = ? AND text_sha256 IN ({marks})",
+                    (detector_id, version, *batch),
+                ).fetchall()
+        frame = pd.DataFrame(rows, columns=["text_sha256", "result"], dtype=object)
+        return pd.Series(frame["result"].to_numpy(), index=pd.Index(frame["text_sha256"], dtype=object), dtype=object)
 
     def stats(self) -> dict:
         """Row counts per (detector_id, version), total rows and the file size in bytes."""
@@ -133,12 +170,13 @@ class FlagCache:
 
         NaN/inf are rejected (``allow_nan=False``) so the store only ever holds valid JSON.
         """
-        pairs = list(items.items() if isinstance(items, Mapping) else items)
-        _check_hashes([h for h, _ in pairs])
-        rows = [
-            (detector_id, version, h, json.dumps(r, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
-            for h, r in pairs
-        ]
+        pairs = items.items() if isinstance(items, Mapping) else items
+        return self.put_many_json(detector_id, version, [(h, encode_result(r)) for h, r in pairs])
+
+    def put_many_json(self, detector_id: str, version: str, items: Iterable[tuple[str, str]]) -> int:
+        """Like :meth:`put_many`, with each result already encoded by :func:`encode_result`."""
+        rows = [(detector_id, version, h, raw) for h, raw in items]
+        _check_hashes([r[2] for r in rows])
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO flag_cache (detector_id, version, text_sha256, result) VALUES (?, ?, ?, ?)",

@@ -15,6 +15,7 @@ No Dagster import.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -80,6 +81,16 @@ def init_worker(detectors: list, env: dict[str, str]) -> None:
     _WORKER_DETECTORS[:] = [d.build() if isinstance(d, DetectorSpec) else d for d in detectors]
 
 
-def run_chunk(index: int, texts: list[str]) -> list[dict]:
-    """Run worker detector ``index`` on one chunk of texts."""
-    return _WORKER_DETECTORS[index].detect(texts)
+def encode_result(result: dict) -> str:
+    """The stored form of a result: compact JSON, UTF-8 kept, NaN/inf rejected."""
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def run_chunk(index: int, texts: list[str]) -> list[str]:
+    """Run worker detector ``index`` on one chunk of texts; results encoded for the cache
+    here, in parallel, rather than in the parent."""
+    results = _WORKER_DETECTORS[index].detect(texts)
+    if len(results) != len(texts):
+        raise RuntimeError(f"detector {_WORKER_DETECTORS[index].detector_id} returned {len(results)} results "
+                           f"for {len(texts)} texts")
+    return [encode_result(r) for r in results]

@@ -69,22 +69,29 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
+def read_model_file() -> bytes:
+    """py3langid 0.3.0's model file, checked to be langid 1.1.6's default model by its sha256."""
+    import py3langid  # noqa: PLC0415 - only its data file is used
+
+    path = Path(py3langid.__file__).parent / "data" / "model.plzma"
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != PY3LANGID_MODEL_SHA256:
+        raise RuntimeError(
+            f"{path} has sha256 {digest}, not langid 1.1.6's default model "
+            f"({PY3LANGID_MODEL_SHA256}); install py3langid==0.3.0 "
+            "(0.4.0 ships a different model) or use implementation='langid'"
+        )
+    return raw
+
+
 class _LangidModel:
     """langid's default model as float64 arrays, read from py3langid 0.3.0's model file."""
 
     def __init__(self) -> None:
-        import py3langid  # noqa: PLC0415 - only its data file is used
         from scipy import sparse  # noqa: PLC0415
 
-        path = Path(py3langid.__file__).parent / "data" / "model.plzma"
-        raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != PY3LANGID_MODEL_SHA256:
-            raise RuntimeError(
-                f"{path} has sha256 {digest}, not langid 1.1.6's default model "
-                f"({PY3LANGID_MODEL_SHA256}); install py3langid==0.3.0 "
-                "(0.4.0 ships a different model) or use implementation='langid'"
-            )
+        raw = read_model_file()
         nb_ptc, nb_pc, nb_classes, tk_nextmove, tk_output = pickle.loads(lzma.decompress(raw))
         self.classes = np.array([str(c) for c in nb_classes], dtype=object)
         n_classes = len(self.classes)
@@ -142,6 +149,17 @@ class _LangidModel:
         return scores, bound
 
 
+_SHARED_MODEL: _LangidModel | None = None
+
+
+def shared_model() -> _LangidModel:
+    """The process's one decoded model (0.3 s to build; forked workers inherit it if loaded)."""
+    global _SHARED_MODEL
+    if _SHARED_MODEL is None:
+        _SHARED_MODEL = _LangidModel()
+    return _SHARED_MODEL
+
+
 class LangidDetector:
     """Detector giving ``{"language_flag": langid.classify(text)[0]}`` per text (SPEC §2.2).
 
@@ -163,7 +181,10 @@ class LangidDetector:
         self.implementation = implementation
         self.margin_factor = float(margin_factor)
         self.fallbacks = 0  # texts delegated to langid.classify by the certified path
-        self._model = _LangidModel() if implementation == "certified" else None
+        if implementation == "certified":
+            read_model_file()  # fail here, not in a worker, if the model file is wrong
+        # Loaded on first use: building a detector only to read its version stays cheap.
+        self._model: _LangidModel | None = None
         self._langid_classify: Any = None
 
     @property
@@ -191,10 +212,12 @@ class LangidDetector:
         texts = list(texts)
         labels: list[str | None] = [None] * len(texts)
         present = [i for i, t in enumerate(texts) if isinstance(t, str)]
-        if self._model is None:
+        if self.implementation == "langid":
             for i in present:
                 labels[i] = self._classify(texts[i])
         elif present:
+            if self._model is None:
+                self._model = shared_model()
             scores, bound = self._model.scores([texts[i] for i in present])
             best = scores.argmax(axis=1)
             top2 = np.partition(scores, -2, axis=1)[:, -2:] if scores.shape[1] > 1 else None

@@ -44,9 +44,17 @@ class ScrubadubDetector:
     preload_modules = ("scrubadub",)
 
     def __init__(self) -> None:
-        import scrubadub  # noqa: PLC0415 - 1.5 s import (nltk, scipy), only where used
+        # Built on first use: scrubadub's import takes ~1.5 s (nltk, scipy), and a detector
+        # built only to read its version (a warm, all-cached run) never needs it.
+        self._scrubber = None
 
-        self._scrubber = scrubadub.Scrubber()
+    @property
+    def scrubber(self):
+        if self._scrubber is None:
+            import scrubadub  # noqa: PLC0415
+
+            self._scrubber = scrubadub.Scrubber()
+        return self._scrubber
 
     @property
     def version(self) -> str:
@@ -60,14 +68,14 @@ class ScrubadubDetector:
         """The cleaned text, as ``scrubadub.clean(text)`` would return it."""
         with warnings.catch_warnings():
             silence_replace_with_warning()
-            return self._scrubber.clean(text)
+            return self.scrubber.clean(text)
 
     @staticmethod
     def null_result() -> dict:
         return {PII_FLAG: False}
 
     def detect(self, texts: list[str]) -> list[dict]:
-        clean = self._scrubber.clean
+        clean = self.scrubber.clean
         out: list[dict] = []
         with warnings.catch_warnings():
             silence_replace_with_warning()

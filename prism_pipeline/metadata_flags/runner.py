@@ -41,6 +41,8 @@ No Dagster import.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import math
 import multiprocessing
 import os
@@ -54,7 +56,7 @@ import pandas as pd
 
 from prism_pipeline.metadata_flags import detectors as _detectors
 from prism_pipeline.metadata_flags.cache import FlagCache
-from prism_pipeline.metadata_flags.detectors import Detector, DetectorSpec
+from prism_pipeline.metadata_flags.detectors import Detector, DetectorSpec, encode_result
 
 HASH_COLUMN = "text_sha256"
 DEFAULT_CHUNK_SIZE = 1_000
@@ -90,8 +92,8 @@ class _Slot:
     spec: DetectorSpec | None
     detector_id: str
     version: str
-    results: dict[str, dict]
-    misses: list[str]
+    results: np.ndarray  # per distinct text: its result as stored JSON, None until known
+    misses: np.ndarray  # positions of distinct texts without a result
 
 
 def _as_slot(detector: DetectorSpec | Detector) -> _Slot:
@@ -99,7 +101,7 @@ def _as_slot(detector: DetectorSpec | Detector) -> _Slot:
         instance, spec = detector.build(), detector
     else:
         instance, spec = detector, None
-    return _Slot(instance, spec, str(instance.detector_id), str(instance.version), {}, [])
+    return _Slot(instance, spec, str(instance.detector_id), str(instance.version), np.empty(0, object), np.empty(0, int))
 
 
 def _start_method(requested: str | None) -> str:
@@ -169,21 +171,23 @@ def run_detectors(
         texts, hashes = texts[keep], hashes[keep]
 
     codes, uniques = pd.factorize(hashes, use_na_sentinel=True)
-    uniques = list(uniques)
+    uniques = pd.Index(uniques, dtype=object)
     # One text per distinct hash: the first row carrying it (codes number hashes by first appearance).
     positions = np.flatnonzero(codes >= 0)
     _, first = np.unique(codes[positions], return_index=True)
-    text_values = texts.to_numpy(dtype=object)
-    text_of = dict(zip(uniques, text_values[positions[first]], strict=True))
+    unique_texts = texts.to_numpy(dtype=object)[positions[first]]
 
     slots = [_as_slot(d) for d in detectors]
     _check_ids(slots)
     for slot in slots:
-        slot.results = cache.get_many(slot.detector_id, slot.version, uniques)
-        slot.misses = [h for h in uniques if h not in slot.results]
+        found = cache.get_series(slot.detector_id, slot.version, uniques)
+        where = uniques.get_indexer(found.index)  # the hash table of ``uniques`` is built once
+        slot.results = np.full(len(uniques), None, dtype=object)
+        slot.results[where[where >= 0]] = found.to_numpy()[where >= 0]
+        slot.misses = np.flatnonzero(pd.isna(slot.results))
     total = sum(len(s.misses) for s in slots)
     if total and not compute_missing:
-        detail = ", ".join(f"{s.detector_id}: {len(s.misses)}" for s in slots if s.misses)
+        detail = ", ".join(f"{s.detector_id}: {len(s.misses)}" for s in slots if len(s.misses))
         raise LookupError(f"{total} text results are not in the cache at {cache.path} ({detail})")
 
     reporter = _ProgressReporter(progress, total)
@@ -196,17 +200,18 @@ def run_detectors(
             for start in range(0, len(slot.misses), chunk_size)
         ]
         n_workers = (os.cpu_count() or 1) if workers is None else workers
-        pooled = [k for k, s in enumerate(slots) if s.spec is not None and s.misses]
+        pooled = [k for k, s in enumerate(slots) if s.spec is not None and len(s.misses)]
         pool_tasks = [t for t in tasks if t[0] in pooled]
         local_tasks = [t for t in tasks if t[0] not in pooled]
         if n_workers <= 1 or total < min_pool_texts or len(pool_tasks) < 2:
             local_tasks, pool_tasks = tasks, []
         for k, chunk in local_tasks:
-            _commit(slots[k], cache, chunk, slots[k].instance.detect([text_of[h] for h in chunk]), reporter)
+            results = slots[k].instance.detect(unique_texts[chunk].tolist())
+            _commit(slots[k], cache, uniques, chunk, [encode_result(r) for r in results], reporter)
         if pool_tasks:
-            _run_pool(slots, pooled, pool_tasks, text_of, cache, reporter, n_workers, start_method)
+            _run_pool(slots, pooled, pool_tasks, uniques, unique_texts, cache, reporter, n_workers, start_method)
 
-    return _assemble(texts.index, hashes, codes, uniques, slots)
+    return _assemble(texts.index, hashes, codes, slots)
 
 
 def _check_ids(slots: list[_Slot]) -> None:
@@ -215,20 +220,24 @@ def _check_ids(slots: list[_Slot]) -> None:
         raise ValueError(f"detector ids must be distinct, got {ids}")
 
 
-def _commit(slot: _Slot, cache: FlagCache, chunk: list[str], results: list[dict], reporter: _ProgressReporter) -> None:
-    if len(results) != len(chunk):
-        raise RuntimeError(f"detector {slot.detector_id} returned {len(results)} results for {len(chunk)} texts")
-    computed = dict(zip(chunk, results, strict=True))
-    cache.put_many(slot.detector_id, slot.version, computed)
-    slot.results.update(computed)
+def _commit(
+    slot: _Slot, cache: FlagCache, uniques: pd.Index, chunk: np.ndarray, encoded: list[str],
+    reporter: _ProgressReporter,
+) -> None:
+    """Store one computed chunk (one transaction) and keep its results for the output."""
+    if len(encoded) != len(chunk):
+        raise RuntimeError(f"detector {slot.detector_id} returned {len(encoded)} results for {len(chunk)} texts")
+    cache.put_many_json(slot.detector_id, slot.version, zip(uniques[chunk], encoded, strict=True))
+    slot.results[chunk] = encoded
     reporter.add(len(chunk))
 
 
 def _run_pool(
     slots: list[_Slot],
     pooled: list[int],
-    tasks: list[tuple[int, list[str]]],
-    text_of: dict[str, str],
+    tasks: list[tuple[int, np.ndarray]],
+    uniques: pd.Index,
+    unique_texts: np.ndarray,
     cache: FlagCache,
     reporter: _ProgressReporter,
     n_workers: int,
@@ -251,38 +260,44 @@ def _run_pool(
         initializer=_detectors.init_worker,
         initargs=(worker_detectors, dict(_detectors.WORKER_THREAD_ENV)),
     ) as pool:
-        pending: dict[Future, tuple[int, list[str]]] = {}
+        pending: dict[Future, tuple[int, np.ndarray]] = {}
         queue = iter(tasks)
+
+        def submit(task: tuple[int, np.ndarray]) -> None:
+            k, chunk = task
+            pending[pool.submit(_detectors.run_chunk, worker_index[k], unique_texts[chunk].tolist())] = task
+
         # Keep ~2 chunks per worker in flight: bounded memory, workers never idle.
-        for k, chunk in queue:
-            pending[pool.submit(_detectors.run_chunk, worker_index[k], [text_of[h] for h in chunk])] = (k, chunk)
-            if len(pending) >= 2 * n_workers:
-                break
+        for task in itertools.islice(queue, 2 * n_workers):
+            submit(task)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 k, chunk = pending.pop(future)
-                _commit(slots[k], cache, chunk, future.result(), reporter)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[pool.submit(_detectors.run_chunk, worker_index[nxt[0]], [text_of[h] for h in nxt[1]])] = nxt
+                _commit(slots[k], cache, uniques, chunk, future.result(), reporter)
+                task = next(queue, None)
+                if task is not None:
+                    submit(task)
 
 
-def _assemble(
-    index: pd.Index, hashes: pd.Series, codes: np.ndarray, uniques: list[str], slots: list[_Slot]
-) -> pd.DataFrame:
+def _assemble(index: pd.Index, hashes: pd.Series, codes: np.ndarray, slots: list[_Slot]) -> pd.DataFrame:
+    """Per-row results. Results repeat a lot, so each distinct result is decoded once and
+    rows take theirs by position (no per-row dicts)."""
     out = pd.DataFrame({HASH_COLUMN: hashes.to_numpy(dtype=object)}, index=index)
     has_null = bool((codes < 0).any())
-    take = np.where(codes < 0, len(uniques), codes)
     for slot in slots:
-        records = [slot.results[h] for h in uniques]
-        null_result = getattr(slot.instance, "null_result", None)
+        raw = slot.results
+        n_unique = len(raw)
         if has_null:
-            records.append(null_result() if callable(null_result) else {})
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+            null_result = getattr(slot.instance, "null_result", None)
+            raw = np.append(raw, encode_result(null_result() if callable(null_result) else {}))
+        result_codes, distinct = pd.factorize(raw)
+        frame = pd.DataFrame.from_records([json.loads(r) for r in distinct]) if len(distinct) else pd.DataFrame()
         clash = set(frame.columns) & set(out.columns)
         if clash:
             raise ValueError(f"detector {slot.detector_id} result keys {sorted(clash)} clash with other columns")
+        # row -> distinct-text code -> distinct-result code (a null text takes the appended null result)
+        take = result_codes[np.where(codes < 0, n_unique, codes)]
         for column in frame.columns:
             out[column] = frame[column].iloc[take].set_axis(index)
     return out
