@@ -14,6 +14,9 @@ from prism_pipeline.conversation_tables import assets as conversation_assets
 from prism_pipeline.conversation_tables import checks as conversation_checks
 from prism_pipeline.inputs import assets as input_assets
 from prism_pipeline.inputs import checks as input_checks
+from prism_pipeline.metadata_flags import assets as metadata_assets
+from prism_pipeline.metadata_flags import checks as metadata_checks
+from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
 from prism_pipeline.resources import PrismPaths, StateIOManager
@@ -27,8 +30,8 @@ DEFAULT_DIRS = {
     "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
     "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
 }
-MODULES = [input_assets, conversation_assets, sampling_assets, release_assets]
-CHECK_MODULES = [input_checks, conversation_checks, release_checks]
+MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets]
+CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks]
 
 full_release_job = dg.define_asset_job(
     "full_release",
@@ -37,7 +40,8 @@ full_release_job = dg.define_asset_job(
 )
 
 
-def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None) -> dg.Definitions:
+def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None,
+               flags: FlagSettings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
@@ -50,6 +54,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
         resources={
             "prism_paths": prism_paths,
             "sampling_settings": sampling or SamplingSettings(),
+            "flag_settings": flags or FlagSettings(),
             # Intermediate tables are pickled under the state dir, beside the caches, so that one
             # folder holds everything private to the pipeline (and everything a removal must clean).
             "io_manager": StateIOManager(state_dir=prism_paths.state_dir),

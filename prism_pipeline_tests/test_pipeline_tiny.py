@@ -31,6 +31,19 @@ def test_full_release_on_tiny_dataset(tmp_path):
     assert conversations[0]["choice_attributes"]["safety"] is None
     assert "NaN" not in (out / "conversations.jsonl").read_text()
 
+    metadata = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
+    interactions = len({u["interaction_id"] for u in utterances})
+    assert len(metadata) == 6 + 6 + 17 + interactions + len(utterances)
+    assert [m["column_id"] for m in metadata[:13]] == ["system_string"] * 6 + ["self_description"] * 6 + [
+        "open_feedback"]
+    first_prompt = next(m for m in metadata if m["column_id"] == "user_prompt")
+    assert first_prompt == {
+        "column_id": "user_prompt", "user_id": "user0", "conversation_id": "c0", "interaction_id": "int0",
+        "utterance_id": None, "pii_flag": False, "pii_manual_flag": None, "language_flag": "en", "en_flag": True,
+        "moderation_flag": first_prompt["moderation_flag"]}
+    assert list(first_prompt["moderation_flag"]) == ["flagged", "categories", "category_scores"]
+    assert list(first_prompt["moderation_flag"]["categories"]) == list(cb.MODERATION_CATEGORIES)
+
 
 def test_release_is_byte_identical_across_runs(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
@@ -38,6 +51,6 @@ def test_release_is_byte_identical_across_runs(tmp_path):
     assert run_job(defs).success
     assert run_job(make_defs(raw, tmp_path / "b", tmp_path / "state_b")).success
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["conversations.jsonl", "survey.jsonl", "utterances.jsonl"]
+    assert names == ["conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

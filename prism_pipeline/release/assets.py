@@ -39,6 +39,9 @@ RELEASE_SPECS = [
     _spec("utterances_release", "utterances.jsonl",
           "Released utterances.jsonl (SPEC §1.5) with included_in_balanced_subset copied from the conversation.",
           ["utterances", "balanced_subset"], schemas.UtterancesSchema),
+    _spec("metadata_release", "metadata.jsonl",
+          "Released metadata.jsonl (SPEC §1.6, §2.4): one row per text instance with its flags, in canonical order.",
+          ["metadata_table"], schemas.MetadataSchema),
 ]
 
 
@@ -46,20 +49,20 @@ RELEASE_SPECS = [
     specs=RELEASE_SPECS,
     ins={name: dg.AssetIn(name) for name in (
         "survey_input", "conversations_input", "conversation_history", "utterances", "balanced_subset",
-        "uk_rep_sample", "us_rep_sample")},
+        "uk_rep_sample", "us_rep_sample", "metadata_table")},
     can_subset=False,
 )
 def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, survey_input: pd.DataFrame,
                   conversations_input: pd.DataFrame, conversation_history: pd.DataFrame,
                   utterances: pd.DataFrame, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
-                  us_rep_sample: pd.DataFrame):
+                  us_rep_sample: pd.DataFrame, metadata_table: pd.DataFrame):
     users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
     survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
                                   us_rep_sample["included_in_US_REP"])
     conversations = build.conversations_release(conversations_input, balanced_subset)
     utts = build.utterances_release(utterances, balanced_subset)
     written = write_release(prism_paths.output,
-                            build.release_records(survey, conversations, conversation_history, utts))
+                            build.release_records(survey, conversations, conversation_history, utts, metadata_table))
     context.log.info(f"release written to {prism_paths.output}")
     for spec in RELEASE_SPECS:
         w = written[spec.metadata["release_file"]]

@@ -42,7 +42,7 @@ def utterances_release(utterances: pd.DataFrame, balanced: pd.DataFrame) -> pd.D
 
 
 def release_records(survey: pd.DataFrame, conversations: pd.DataFrame, history: pd.DataFrame,
-                    utterances: pd.DataFrame) -> Mapping[str, Iterable[dict]]:
+                    utterances: pd.DataFrame, metadata: pd.DataFrame) -> Mapping[str, Iterable[dict]]:
     """{file name: records} in the published key orders, ready for ``writer.write_release``."""
     return {
         "survey.jsonl": frame_to_records(survey, cb.SURVEY_COLUMNS),
@@ -50,6 +50,7 @@ def release_records(survey: pd.DataFrame, conversations: pd.DataFrame, history: 
             conversations, cb.CONVERSATION_COLUMNS,
             extra={"conversation_history": history_lists(history, conversations["conversation_id"])}),
         "utterances.jsonl": frame_to_records(utterances, cb.UTTERANCE_COLUMNS),
+        "metadata.jsonl": frame_to_records(metadata, cb.METADATA_COLUMNS),
     }
 
 

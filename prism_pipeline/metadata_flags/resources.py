@@ -1,0 +1,38 @@
+"""Configuration of the metadata layer (SPEC §2, §7.3–§7.4)."""
+
+from typing import Literal
+
+import dagster as dg
+
+
+class FlagSettings(dg.ConfigurableResource):
+    """How texts are flagged.
+
+    ``moderation_backend``: ``local`` (offline, alt-profanity-check; see docs/moderation.md) or
+    ``openai`` (needs OPENAI_API_KEY). ``use_frozen_moderation``: reuse the published
+    ``moderation_flag`` from a ``metadata.jsonl`` in the raw dir for the texts it covers, so
+    only new texts go to the backend (SPEC §7.3). ``workers``: processes for per-text work
+    (0 = one per core). ``shards``: independent flagging steps, each a hash partition of the
+    texts (README, "Beyond one machine").
+    """
+
+    moderation_backend: Literal["local", "openai"] = "local"
+    moderation_threshold: float = 0.5
+    openai_model: str = "omni-moderation-2024-09-26"
+    use_frozen_moderation: bool = True
+    workers: int = 0
+    chunk_size: int = 1000
+    shards: int = 1
+
+    def moderation_spec(self):
+        from prism_pipeline.metadata_flags.moderation import moderation_detector_spec
+
+        if self.moderation_backend == "openai":
+            return moderation_detector_spec("openai", model=self.openai_model)
+        return moderation_detector_spec("local", threshold=self.moderation_threshold)
+
+    def workers_for(self, backend: str) -> int | None:
+        # The OpenAI client has its own bounded thread pool; more processes would multiply it.
+        if backend == "openai":
+            return 1
+        return self.workers or None
