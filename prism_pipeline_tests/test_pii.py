@@ -257,3 +257,39 @@ def test_shipped_review_table_is_valid():
     review = mr.load_review()
     assert mr.DEFAULT_REVIEW_PATH.read_text().splitlines()[0] == ",".join(mr.REVIEW_COLUMNS)
     assert review["column_id"].isin(["system_string", "self_description", "open_feedback", "user_prompt"]).all()
+
+
+RAW = mr.DEFAULT_REVIEW_PATH.parents[1] / "raw"
+
+
+@pytest.fixture(scope="module")
+def sample_flags() -> pd.DataFrame:
+    return mr.sample_flags(RAW)
+
+
+def test_shipped_review_covers_the_committed_sample(sample_flags):
+    summary = mr.review_summary(sample_flags, mr.load_review())
+    assert (summary["pending"], summary["orphan_reviews"]) == (0, 0), (
+        f"data/reference/pii_manual_review.csv is out of sync with data/raw/ ({summary}); "
+        "re-sync with manual_review.sync_synthetic_sample (see its module comment)")
+    assert summary["human_pii_flagged"] > 0 and summary["reviewed_real_pii"] == 0
+    assert (mr.load_review()["reviewer"] == mr.SYNTHETIC_REVIEWER).all()
+
+
+def test_sync_keeps_human_reviews_and_drops_stale_synthetic_rows(tmp_path, sample_flags):
+    path = tmp_path / "review.csv"
+    human = mr.validate_review(pd.DataFrame({
+        "column_id": ["user_prompt"], "text_sha256": [sha("a text that is gone")], "verdict": ["true"],
+        "reviewed_on": ["2024-01-15"], "reviewer": ["annotator-1"], "note": [""],
+    }))
+    stale = mr.new_review_rows(pd.DataFrame({"column_id": ["open_feedback"], "text_sha256": [sha("old")]}),
+                               False, "2024-01-15", mr.SYNTHETIC_REVIEWER)
+    mr.write_review(pd.concat([human, stale], ignore_index=True), path)
+    counts = mr.sync_synthetic_sample(RAW, path, "2024-03-01")
+    flagged = sample_flags.loc[sample_flags["pii_flag"], ["column_id", "text_sha256"]].drop_duplicates()
+    assert counts == {"added": len(flagged), "removed": 1}
+    review = mr.load_review(path)
+    assert len(review) == len(flagged) + 1
+    assert review.loc[review["reviewer"] == "annotator-1", "text_sha256"].tolist() == [sha("a text that is gone")]
+    assert mr.review_summary(sample_flags, review)["pending"] == 0
+    assert mr.sync_synthetic_sample(RAW, path, "2024-03-02") == {"added": 0, "removed": 0}

@@ -175,3 +175,47 @@ def new_review_rows(
     keys = pending[KEY].astype("str").drop_duplicates().reset_index(drop=True)
     rows = keys.assign(verdict=bool(verdict), reviewed_on=reviewed_on, reviewer=reviewer, note=note)
     return validate_review(rows[list(REVIEW_COLUMNS)])
+
+
+# ---------------------------------------------------------------------------------------
+# The committed synthetic sample (data/raw/): its flagged human texts carry the reference's
+# outcome (SPEC §2.3: none was real PII) so a sample run shows the released shape. These rows
+# are marked reviewer "synthetic-sample"; they are not a human review, and they match no real
+# text (the key is the text hash). After regenerating data/raw/, re-sync with
+#   .venv/bin/python -c "from prism_pipeline.metadata_flags.manual_review import *; \
+#       print(sync_synthetic_sample('data/raw', DEFAULT_REVIEW_PATH, '2026-11-22'))"
+# ---------------------------------------------------------------------------------------
+SYNTHETIC_REVIEWER = "synthetic-sample"
+SYNTHETIC_NOTE = "synthetic sample; reference outcome applied (SPEC 2.3), not a human review"
+
+
+def sample_flags(raw_dir: str | Path) -> pd.DataFrame:
+    """Human text instances of a release directory with their hash and ``pii_flag``."""
+    from prism_pipeline.conversation_tables.derive import derive_utterances  # noqa: PLC0415
+    from prism_pipeline.inputs.parse import read_conversations, read_survey  # noqa: PLC0415
+    from prism_pipeline.metadata_flags.pii import ScrubadubDetector  # noqa: PLC0415
+    from prism_pipeline.metadata_flags.runner import hash_texts  # noqa: PLC0415
+    from prism_pipeline.metadata_flags.text_instances import build_text_instances  # noqa: PLC0415
+
+    raw_dir = Path(raw_dir)
+    conversations, history = read_conversations(raw_dir / "conversations.jsonl")
+    instances = build_text_instances(read_survey(raw_dir / "survey.jsonl"), conversations,
+                                     derive_utterances(conversations, history))
+    human = instances.loc[instances["column_id"].isin(codebook.HUMAN_TEXT_COLUMN_IDS)].copy()
+    human["text_sha256"] = hash_texts(human["text"])
+    human["pii_flag"] = [r["pii_flag"] for r in ScrubadubDetector().detect(human["text"].tolist())]
+    return human.drop(columns="text")
+
+
+def sync_synthetic_sample(raw_dir: str | Path, path: str | Path, reviewed_on: str) -> dict[str, int]:
+    """Make the review table cover the sample's flagged human texts: add synthetic rows for
+    pending keys, drop synthetic rows that match nothing. Human reviews are never touched."""
+    flags = sample_flags(raw_dir)
+    review = load_review(path)
+    stale = orphan_reviews(flags, review)
+    stale = stale.loc[stale["reviewer"] == SYNTHETIC_REVIEWER]
+    kept = review.drop(index=stale.index)
+    added = new_review_rows(pending_reviews(flags, kept), False, reviewed_on, SYNTHETIC_REVIEWER, SYNTHETIC_NOTE)
+    write_review(pd.concat([kept, added], ignore_index=True), path)
+    return {"added": len(added), "removed": len(stale)}
+
