@@ -329,9 +329,15 @@ def test_null_and_non_string_texts(detector):
 
 
 def test_lone_surrogate_does_not_fail_the_batch(detector):
-    out = detector.detect(["bad \ud83d escape", "Thanks, that was helpful."])
-    assert out[1] == {"language_flag": "en"}
-    assert isinstance(out[0]["language_flag"], str)
+    text = "bad \ud83d escape"
+    with pytest.raises(UnicodeEncodeError):
+        langid.classify(text)
+    expected = langid.classify(text.encode("utf-8", errors="surrogatepass"))[0]
+    assert detector.detect([text, "Thanks, that was helpful."]) == [{"language_flag": expected},
+                                                                      {"language_flag": "en"}]
+    for implementation, margin in (("certified", 1e300), ("langid", 8.0)):
+        other = LangidDetector(implementation=implementation, margin_factor=margin)
+        assert other.detect([text]) == [{"language_flag": expected}]
 
 
 def test_version_names_the_implementation(detector):

@@ -8,17 +8,20 @@ per input row, in input order.
 
 Parallelism
 -----------
-Misses go to a ``ProcessPoolExecutor`` of ``workers`` processes (default ``os.cpu_count()``).
-Each worker limits BLAS/OpenMP to one thread and holds one instance per detector, built in the
-worker from its picklable :class:`~.detectors.DetectorSpec` (module, class, kwargs), so a
-detector need not be picklable. Start method: ``fork`` when the calling process has a single
-thread (cheap: workers inherit the imports and built detectors), otherwise ``forkserver``
-(forking a multi-threaded process can deadlock) with the detectors' heavy modules preloaded.
-Below ``min_pool_texts`` computations the work runs in-process: starting a pool costs ~0.1 s
-with ``fork`` but ~3 s with ``forkserver`` or ``spawn`` (a fresh interpreter imports pandas,
-Dagster via ``prism_pipeline/__init__``, scrubadub/nltk), while a text costs ~0.1 ms.
-Detectors passed as instances rather than specs always run in-process (e.g. an HTTP client
-whose parallelism is its own business).
+Misses go to a ``ProcessPoolExecutor`` of ``workers`` processes (default ``os.cpu_count()``),
+at most two chunks per worker in flight. Each worker limits BLAS/OpenMP to one thread and
+holds one instance per detector, built in the worker from its picklable
+:class:`~.detectors.DetectorSpec` (module, class, kwargs), so a detector need not be
+picklable; workers encode results to JSON, the parent only commits. Start method: ``fork``
+when the calling process has a single thread (workers start in milliseconds and inherit
+whatever the parent already imported), otherwise ``forkserver`` (forking a multi-threaded
+process, e.g. a Dagster step with its helper threads, can deadlock) with the detectors' heavy
+modules preloaded once in the server; ``spawn`` is the portable fallback. Either way each
+detector's libraries and model are loaded once per worker (~2 s for scrubadub + langid),
+which an in-process run pays too. Below ``min_pool_texts`` computations (default 2,000,
+~0.2 s of work) the run stays in-process, where pool start-up and IPC would cost more than
+they save. Detectors passed as instances rather than specs always run in-process (e.g. an
+HTTP client whose parallelism is its own business).
 
 Sharding over machines or Dagster partitions
 --------------------------------------------
