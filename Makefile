@@ -3,8 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Persistent instance (SQLite run/event/schedule storage) inside the repo, git-ignored.
-export DAGSTER_HOME := $(CURDIR)/dagster_home
+# Persistent instance inside the repo (git-ignored but its dagster.yaml): SQLite run/event/schedule
+# storage in dagster_home/, or PostgreSQL through dagster_home_pg/ when DAGSTER_PG_URL is set.
+export DAGSTER_HOME := $(CURDIR)/$(if $(DAGSTER_PG_URL),dagster_home_pg,dagster_home)
+ifdef DAGSTER_PG_URL
+# dagster-postgres needs the psycopg2 driver; SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3.
+override export DAGSTER_PG_URL := $(patsubst postgresql://%,postgresql+psycopg2://%,$(DAGSTER_PG_URL))
+endif
 
 .PHONY: venv run test ui generate clean
 
@@ -24,7 +29,7 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
-## Webserver + daemon on http://127.0.0.1:3000 with the persistent DAGSTER_HOME.
+## Webserver + daemon on http://127.0.0.1:3000 with the persistent DAGSTER_HOME (docs/operating.md).
 ui: venv
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

@@ -1,0 +1,292 @@
+"""The real Dagster UI stack for tests: ``dagster dev`` (webserver + daemon + code server), and a
+throw-away PostgreSQL server for the PostgreSQL instance storage.
+
+``running_ui_stack`` starts the same command as ``make ui`` on a free loopback port, with a
+temporary ``DAGSTER_HOME`` holding a copy of the committed ``dagster_home/dagster.yaml`` and the
+``PRISM_*`` variables pointing at temporary folders, waits until the code location is loaded, and
+always stops the whole process group afterwards (the run workers that the code server spawns
+belong to it too). ``running_postgres`` runs Debian's PostgreSQL binaries (initdb, pg_ctl) on a
+free loopback port in a temporary folder, as the ``postgres`` user when the tests run as root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import requests
+from dagster import DagsterRunStatus
+from dagster_graphql import DagsterGraphQLClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INSTANCE_YAML = REPO_ROOT / "dagster_home" / "dagster.yaml"
+PG_INSTANCE_YAML = REPO_ROOT / "dagster_home_pg" / "dagster.yaml"
+WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"
+DAGSTER_BIN = Path(sys.executable).parent / "dagster"
+# workspace.yaml names the location after the module; a Definitions object's repository is
+# always called __repository__.
+LOCATION = "prism_pipeline"
+REPOSITORY = "__repository__"
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+WORKSPACE_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus
+    locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+ASSET_NODES_QUERY = """
+{ assetNodes {
+    assetKey { path }
+    groupName
+    dependencyKeys { path }
+    dependedByKeys { path }
+    assetChecksOrError { __typename ... on AssetChecks { checks { name } } } } }
+"""
+RUN_EVENTS_QUERY = """
+query RunEvents($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    __typename
+    ... on EventConnection {
+      cursor hasMore
+      events {
+        __typename
+        ... on MaterializationEvent { assetKey { path } }
+        ... on AssetCheckEvaluationEvent {
+          evaluation { checkName success assetKey { path } description } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+class UiStackError(RuntimeError):
+    """The UI stack did not start, or answered with an error."""
+
+
+@dataclass(frozen=True)
+class UiStack:
+    port: int
+    home: Path
+    raw: Path
+    out: Path
+    state: Path
+    log: Path
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client(self) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient(self.host, port_number=self.port, timeout=60)
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                                 timeout=60)
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise UiStackError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _default_signals() -> None:
+    # A shell that starts jobs in the background ignores SIGINT, and dagster dev maps SIGTERM onto
+    # the SIGINT handler: restore the default so that SIGTERM shuts the stack down cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop_process_group(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
+    """SIGTERM the whole group, wait for the leader, then SIGKILL whatever is left."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+def wait_until_loaded(stack: UiStack, process: subprocess.Popen, timeout: float) -> None:
+    """Until the webserver answers and the prism_pipeline location has loaded without error."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UiStackError(f"dagster dev exited with {process.returncode}:\n{stack.log_tail()}")
+        try:
+            data = stack.graphql(WORKSPACE_QUERY)
+        except (requests.RequestException, UiStackError) as error:
+            last = str(error)
+        else:
+            entries = {e["name"]: e for e in data["workspaceOrError"].get("locationEntries", [])}
+            entry = entries.get(LOCATION)
+            if entry and entry["loadStatus"] == "LOADED":
+                loaded = entry["locationOrLoadError"] or {}
+                if loaded.get("__typename") == "RepositoryLocation":
+                    return
+                raise UiStackError(f"code location {LOCATION} failed to load: {loaded.get('message')}")
+            last = f"location entries: {sorted(entries)}"
+        time.sleep(0.5)
+    raise UiStackError(f"UI stack not ready after {timeout:.0f}s ({last}):\n{stack.log_tail()}")
+
+
+@contextmanager
+def running_ui_stack(base: Path, raw: Path, *, instance_yaml: Path = INSTANCE_YAML,
+                     extra_env: dict[str, str] | None = None,
+                     startup_timeout: float = 180.0) -> Iterator[UiStack]:
+    """``dagster dev -w workspace.yaml`` on a free port, its instance and outputs under ``base``."""
+    home = base / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copyfile(instance_yaml, home / "dagster.yaml")
+    stack = UiStack(port=free_port(), home=home, raw=raw, out=base / "release", state=base / "state",
+                    log=base / "dagster-dev.log")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PRISM_RAW_DIR": str(raw),
+           "PRISM_OUTPUT_DIR": str(stack.out), "PRISM_STATE_DIR": str(stack.state), **(extra_env or {})}
+    with stack.log.open("wb") as log:
+        process = subprocess.Popen(
+            [str(DAGSTER_BIN), "dev", "-w", str(WORKSPACE_YAML), "-h", stack.host, "-p", str(stack.port)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_default_signals)
+    try:
+        wait_until_loaded(stack, process, startup_timeout)
+        yield stack
+    finally:
+        stop_process_group(process)
+
+
+def wait_for_run(stack: UiStack, run_id: str, timeout: float = 300.0) -> DagsterRunStatus:
+    """Poll the run's status over GraphQL until it has finished (bounded by ``timeout``)."""
+    client = stack.client()
+    deadline = time.monotonic() + timeout
+    status = client.get_run_status(run_id)
+    while status not in FINISHED:
+        if time.monotonic() > deadline:
+            raise UiStackError(f"run {run_id} still {status.value} after {timeout:.0f}s:\n{stack.log_tail()}")
+        time.sleep(1.0)
+        status = client.get_run_status(run_id)
+    return status
+
+
+def run_events(stack: UiStack, run_id: str) -> list[dict]:
+    """Every event of a run, following the cursor."""
+    events, cursor = [], None
+    while True:
+        page = stack.graphql(RUN_EVENTS_QUERY, {"runId": run_id, "cursor": cursor})["logsForRun"]
+        if page["__typename"] != "EventConnection":
+            raise UiStackError(f"logsForRun({run_id}): {page}")
+        events += page["events"]
+        if not page["hasMore"]:
+            return events
+        cursor = page["cursor"]
+
+
+def asset_graph(stack: UiStack) -> dict[str, dict]:
+    """Asset nodes by key string ("a/b"): group, parents, children and the names of their checks."""
+    nodes = {}
+    for node in stack.graphql(ASSET_NODES_QUERY)["assetNodes"]:
+        checks = node["assetChecksOrError"]
+        nodes["/".join(node["assetKey"]["path"])] = {
+            "group": node["groupName"],
+            "parents": {"/".join(k["path"]) for k in node["dependencyKeys"]},
+            "children": {"/".join(k["path"]) for k in node["dependedByKeys"]},
+            "checks": {c["name"] for c in checks.get("checks", [])},
+        }
+    return nodes
+
+
+def create_database(server_url: str, name: str) -> str:
+    """CREATE DATABASE on the server of ``server_url`` (a libpq URL); the new database's URL."""
+    connection = psycopg2.connect(server_url)
+    try:
+        connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        connection.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def dagster_pg_url(libpq_url: str) -> str:
+    """The DAGSTER_PG_URL form of a libpq URL: SQLAlchemy 2.1 maps a bare postgresql:// to
+    psycopg 3, but dagster-postgres needs psycopg2 (its NOTIFY uses client-side parameters)."""
+    return libpq_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest installed PostgreSQL server's bin folder (Debian layout), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0)
+    return Path(found[-1]).parent if found else None
+
+
+@contextmanager
+def running_postgres(database: str = "dagster") -> Iterator[str]:
+    """A PostgreSQL server on a free loopback port with an empty ``database``; yields its libpq
+    URL (``postgresql://prism@127.0.0.1:PORT/DATABASE``, trusted local user, no password).
+
+    initdb refuses to run as root, so as root the server runs as the ``postgres`` system user, in
+    a folder outside pytest's root-only tmp tree that the user owns.
+    """
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+    base = Path(tempfile.mkdtemp(prefix="prism-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port, user = free_port(), "prism"
+    data, log = base / "data", base / "server.log"
+
+    def run(*args: str) -> None:
+        done = subprocess.run(prefix + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr or done.stdout}")
+
+    try:
+        run(str(bin_dir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8",
+            "--no-sync", "--no-instructions")
+        # Unix socket in the private folder, TCP on loopback only; no fsync: the data is thrown away.
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+        try:
+            create_database(f"postgresql://{user}@127.0.0.1:{port}/postgres", database)
+            yield f"postgresql://{user}@127.0.0.1:{port}/{database}"
+        finally:
+            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
