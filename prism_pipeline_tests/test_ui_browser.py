@@ -1,0 +1,162 @@
+"""The Dagster UI in a headless browser: "Materialize all" on the asset graph runs the whole graph.
+
+Playwright drives Debian's chromium (/usr/bin/chromium; Playwright's own browser download is not
+used). Screenshots go to test-artifacts/ui/ (git-ignored); with PRISM_WRITE_DOCS_SCREENSHOT=1 the
+asset-graph screenshot also replaces docs/asset-graph.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from prism_pipeline_tests.pipeline import tiny_raw_dir
+from prism_pipeline_tests.ui_stack import (
+    REPO_ROOT,
+    UiStack,
+    UiStackError,
+    asset_graph,
+    run_events,
+    running_ui_stack,
+    wait_for_run,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:Using variable_values and operation_name:DeprecationWarning"),
+]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
+DOCS_SCREENSHOT = REPO_ROOT / "docs" / "asset-graph.png"
+UI_TIMEOUT_MS = 60_000
+RUNS_QUERY = "{ runsOrError { __typename ... on Runs { results { runId status } } } }"
+
+
+@pytest.fixture
+def page(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # A fresh profile: no cookies or local storage from an earlier visit.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1600, "height": 1000})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def dismiss_community_dialog(page) -> None:
+    """The first visit opens "Join the Dagster community"; Skip it when it shows."""
+    dialog = page.get_by_text("Join the Dagster community")
+    materialize = page.get_by_role("button", name="Materialize all")
+    dialog.or_(materialize).first.wait_for()
+    try:
+        dialog.wait_for(timeout=5_000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog this time
+        return
+    page.get_by_role("button", name="Skip").click()
+    dialog.wait_for(state="hidden")
+
+
+def launched_run(stack: UiStack, timeout: float = 60.0) -> str:
+    """The one run that the click launched (the instance is new, so it is the only run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = stack.graphql(RUNS_QUERY)["runsOrError"]["results"]
+        if runs:
+            assert len(runs) == 1, runs
+            return runs[0]["runId"]
+        time.sleep(0.5)
+    raise UiStackError(f"no run launched within {timeout:.0f}s:\n{stack.log_tail()}")
+
+
+def graph_settings(page, item: str) -> None:
+    """Pick an item of the graph's settings (gear) menu."""
+    page.locator("button:has(> [aria-label='settings'])").filter(has_not_text="Settings").click()
+    page.get_by_role("menuitem", name=item).click()
+
+
+def hide_asset_sidebar(page) -> None:
+    """Click the sidebar toggle, which sits right of the sidebar's "Jump to…" box."""
+    jump = page.get_by_placeholder("Jump to…")
+    box = jump.bounding_box()
+    page.mouse.click(box["x"] + box["width"] + 20, box["y"] + box["height"] / 2)
+    jump.wait_for(state="hidden")
+
+
+GRAPH_EXTENT_JS = """() => {
+    const boxes = [...document.querySelectorAll('svg foreignObject')]
+        .map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
+    const x = Math.min(...boxes.map(r => r.left)), y = Math.min(...boxes.map(r => r.top));
+    return {x, y, width: Math.max(...boxes.map(r => r.right)) - x,
+            height: Math.max(...boxes.map(r => r.bottom)) - y};
+}"""
+
+
+def screenshot_asset_graph(page, stack: UiStack, path: Path, margin: int = 12) -> None:
+    """Every asset, groups expanded, top to bottom, cropped to the graph itself."""
+    page.goto(f"{stack.url}/asset-groups")
+    graph_settings(page, "Expand all groups")
+    graph_settings(page, "Change graph to vertical orientation")
+    # A wide window so that zoom-to-fit keeps the labels legible; the settings are remembered
+    # and a reload lays the graph out again.
+    page.set_viewport_size({"width": 2400, "height": 1100})
+    page.reload()
+    page.get_by_text("survey_release", exact=True).wait_for()
+    hide_asset_sidebar(page)
+    page.wait_for_timeout(1_500)  # the zoom-to-fit and sidebar animations
+    box = page.evaluate(GRAPH_EXTENT_JS)
+    page.screenshot(path=str(path), clip={"x": box["x"] - margin, "y": box["y"] - margin,
+                                          "width": box["width"] + 2 * margin, "height": box["height"] + 2 * margin})
+
+
+def test_materialize_all_in_the_ui_runs_the_whole_graph(tmp_path, page):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_ui_stack(tmp_path / "ui", tiny_raw_dir(tmp_path / "raw")) as stack:
+        page.goto(f"{stack.url}/asset-groups")
+        dismiss_community_dialog(page)
+        graph = asset_graph(stack)
+        groups = {node["group"] for node in graph.values()}
+        for group in groups:  # the sidebar lists the code location's asset groups
+            page.get_by_role("button", name=group).first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "lineage-before.png"))
+
+        page.get_by_role("button", name="Materialize all").click()
+        run_id = launched_run(stack)
+        assert wait_for_run(stack, run_id) == dg.DagsterRunStatus.SUCCESS, stack.log_tail()
+
+        events = run_events(stack, run_id)
+        materialised = {"/".join(e["assetKey"]["path"]) for e in events if e["__typename"] == "MaterializationEvent"}
+        assert materialised == set(graph)
+        checks = {"/".join(e["evaluation"]["assetKey"]["path"]) + ":" + e["evaluation"]["checkName"]:
+                  e["evaluation"]["success"] for e in events if e["__typename"] == "AssetCheckEvaluationEvent"}
+        assert checks == {f"{asset}:{check}": True for asset, node in graph.items() for check in node["checks"]}
+        assert (stack.out / "survey.jsonl").is_file()
+
+        # What the user sees: the run listed as a success, and its own page saying so.
+        page.goto(f"{stack.url}/runs")
+        # The innermost element holding both the run's short id and its status: the run's row.
+        row = (page.locator("div").filter(has=page.get_by_text(run_id[:8], exact=True))
+               .filter(has=page.get_by_text("Success", exact=True)).last)
+        row.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "runs.png"))
+        page.goto(f"{stack.url}/runs/{run_id}")
+        page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
+        page.screenshot(path=str(ARTIFACTS / "run.png"))
+
+        screenshot_asset_graph(page, stack, ARTIFACTS / "asset-graph.png")
+    if os.environ.get("PRISM_WRITE_DOCS_SCREENSHOT") == "1":
+        shutil.copyfile(ARTIFACTS / "asset-graph.png", DOCS_SCREENSHOT)
