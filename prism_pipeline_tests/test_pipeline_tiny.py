@@ -54,3 +54,32 @@ def test_release_is_byte_identical_across_runs(tmp_path):
     assert names == ["conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_published_flags_are_recomputed_and_differences_reported(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
+    # Publish flags: user1's balanced flag and user5's UK flag are wrong; US flags all right.
+    survey = [json.loads(x) for x in (raw / "survey.jsonl").read_text().splitlines()]
+    for i, rec in enumerate(survey):
+        rec["included_in_US_REP"] = False
+        rec["included_in_UK_REP"] = i < 4 or i == 5
+        rec["included_in_balanced_subset"] = i < 4 and i != 1
+    (raw / "survey.jsonl").write_text("".join(json.dumps(r) + "\n" for r in survey))
+    out = tmp_path / "release"
+    result = run_job(make_defs(raw, out, tmp_path / "state"))
+    assert result.success
+    check = next(e.asset_check_evaluation_data for e in result.all_events
+                 if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                 and e.asset_check_evaluation_data.check_name == "published_survey_flags_match")
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.description == "2 published flag values differ from the recomputation"
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["included_in_balanced_subset"] == {
+        "compared": 6, "published_true_recomputed_false": 0, "published_false_recomputed_true": 1}
+    assert meta["included_in_UK_REP"] == {
+        "compared": 6, "published_true_recomputed_false": 1, "published_false_recomputed_true": 0}
+    released = [json.loads(x) for x in (out / "survey.jsonl").read_text().splitlines()]
+    # The release carries the recomputed flags: the four balanced uk participants fill their
+    # (large) census cells, user4 lacks conversation types and user5 is survey-only.
+    assert [r["included_in_UK_REP"] for r in released] == [True, True, True, True, False, False]
+    assert [r["included_in_balanced_subset"] for r in released] == [True, True, True, True, False, False]
