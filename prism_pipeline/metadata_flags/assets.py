@@ -65,6 +65,16 @@ def text_instances(survey_input: pd.DataFrame, conversations_input: pd.DataFrame
                                       "rows_by_column_id": dg.MetadataValue.json({k: int(v) for k, v in counts.items()})})
 
 
+def detector_versions(flag_settings: FlagSettings) -> dict[str, str]:
+    """Library and model versions behind the flags, for the audit trail (SPEC §7.3)."""
+    return {
+        "language_detector": LANGUAGE_DETECTOR.build().version,
+        "pii_detector": PII_DETECTOR.build().version,
+        "moderation_detector": flag_settings.moderation_spec().build().version
+        if flag_settings.moderation_backend == "local" else f"openai:{flag_settings.openai_model}",
+    }
+
+
 # ---------------------------------------------------------------------------------------
 # Flagging: fan out over hash shards, then collect
 # ---------------------------------------------------------------------------------------
@@ -125,6 +135,7 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
         moderated = run_detectors(to_moderate, [flag_settings.moderation_spec()], cache, compute_missing=False)
     flags = table_rules.assemble_flags(basic, moderated, frozen)
     return dg.Output(flags, metadata={
+        **detector_versions(flag_settings),
         "dagster/row_count": len(flags),
         "new_cache_entries": int(sum(shard_entries)),
         "moderation_sources": dg.MetadataValue.json(
@@ -135,7 +146,7 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
 
 
 @dg.graph_asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python"},
+    group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version="1",
     description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
                 "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
                 "backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR.",

@@ -9,19 +9,55 @@ utterances from another.
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
 from prism_pipeline.release import build
 from prism_pipeline.release.writer import write_release
+from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling.assets import balanced_user_flags
+from prism_pipeline.sampling.resources import SamplingSettings
 from prism_pipeline.validation import table_schema
 
 GROUP = "release"
 OWNERS = ["team:prism-data"]
 
 
+def _lineage(columns, source: str, nested=None, overrides=None) -> dg.TableColumnLineage:
+    """Which upstream columns each release column derives from (``dagster/column_lineage``)."""
+    nested, overrides = nested or {}, overrides or {}
+    deps = {}
+    for col in columns:
+        if col in overrides:
+            asset, upstream = overrides[col]
+            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=upstream)]
+        elif col in nested:
+            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(source), column_name=f"{col}.{key}")
+                         for key in nested[col]]
+        else:
+            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(source), column_name=col)]
+    return dg.TableColumnLineage(deps)
+
+
+_BALANCED = ("balanced_subset", "included_in_balanced_subset")
+LINEAGE = {
+    "survey.jsonl": _lineage(cb.SURVEY_COLUMNS, "survey_input", cb.SURVEY_NESTED, {
+        "included_in_UK_REP": ("uk_rep_sample", "included_in_UK_REP"),
+        "included_in_US_REP": ("us_rep_sample", "included_in_US_REP"),
+        "included_in_balanced_subset": _BALANCED}),
+    "conversations.jsonl": _lineage(cb.CONVERSATION_COLUMNS, "conversations_input", cb.CONVERSATION_NESTED, {
+        "conversation_history": ("conversation_history", "content"),
+        "included_in_balanced_subset": _BALANCED}),
+    "utterances.jsonl": _lineage(cb.UTTERANCE_COLUMNS, "utterances", overrides={
+        "included_in_balanced_subset": _BALANCED}),
+    "metadata.jsonl": _lineage(cb.METADATA_COLUMNS, "metadata_table", {
+        "moderation_flag": ("flagged",) + tuple(f"{part}.{c}" for part in ("categories", "category_scores")
+                                                for c in cb.MODERATION_CATEGORIES)}),
+}
+
+
 def _spec(name: str, file: str, description: str, deps: list[str], model=None) -> dg.AssetSpec:
-    metadata = {"release_file": file}
+    metadata = {"release_file": file, "dagster/column_lineage": LINEAGE[file]}
     if model is not None:
         metadata["dagster/column_schema"] = table_schema(model)
     return dg.AssetSpec(name, group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version="1",
@@ -52,7 +88,8 @@ RELEASE_SPECS = [
         "uk_rep_sample", "us_rep_sample", "metadata_table")},
     can_subset=False,
 )
-def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, survey_input: pd.DataFrame,
+def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sampling_settings: SamplingSettings,
+                  flag_settings: FlagSettings, survey_input: pd.DataFrame,
                   conversations_input: pd.DataFrame, conversation_history: pd.DataFrame,
                   utterances: pd.DataFrame, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
                   us_rep_sample: pd.DataFrame, metadata_table: pd.DataFrame):
@@ -64,6 +101,9 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, su
     written = write_release(prism_paths.output,
                             build.release_records(survey, conversations, conversation_history, utts, metadata_table))
     context.log.info(f"release written to {prism_paths.output}")
+    summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
+                        + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
+    config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
     for spec in RELEASE_SPECS:
         w = written[spec.metadata["release_file"]]
         yield dg.MaterializeResult(asset_key=spec.key, metadata={
@@ -71,4 +111,6 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, su
             "sha256": w.sha256,
             "dagster/row_count": w.rows,
             "bytes": w.bytes,
+            "release": dg.MetadataValue.md(summary),
+            "config": dg.MetadataValue.json(config),
         })
