@@ -356,3 +356,13 @@ def test_bad_arguments():
         LangidDetector(implementation="py3")
     with pytest.raises(ValueError, match=r"^margin_factor must be >= 4 for the labels to equal langid's, got 1.0$"):
         LangidDetector(margin_factor=1.0)
+
+
+def test_model_loads_lazily_once_per_process():
+    from prism_pipeline.metadata_flags import language
+
+    fresh = LangidDetector()
+    assert fresh._model is None  # building a detector to read its version loads nothing
+    fresh.load()
+    assert fresh._model is language.shared_model()
+    assert LangidDetector().detect(["Bonjour tout le monde"]) == [{"language_flag": "fr"}]

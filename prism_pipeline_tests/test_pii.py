@@ -103,6 +103,16 @@ def test_deprecation_warning_is_silenced_only_where_it_is_raised(detector):
     assert caught[0].category is DeprecationWarning
 
 
+def test_scrubber_is_built_lazily():
+    fresh = ScrubadubDetector()
+    assert fresh._scrubber is None
+    fresh.load()
+    first = fresh._scrubber
+    assert first is not None
+    fresh.detect(["a@b.co"])
+    assert fresh._scrubber is first  # one scrubber, reused
+
+
 def test_version():
     detector = ScrubadubDetector()
     assert detector.detector_id == "scrubadub"

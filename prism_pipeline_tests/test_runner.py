@@ -62,6 +62,9 @@ class CountingDetector:
     def null_result(self) -> dict:
         return {f"{self.prefix}length": None, f"{self.prefix}vowels": None}
 
+    def load(self) -> None:
+        (self.log_dir / f"loaded-{os.getpid()}").touch()
+
 
 class ParityDetector:
     """Second test detector, without ``null_result``."""
@@ -166,6 +169,9 @@ def test_pool_gives_the_in_process_result(log_dir, cache, tmp_path, start_method
                            min_pool_texts=0, start_method=start_method)
     worker_pids = {int(p.stem.split("-")[1]) for p in log_dir.glob("computed-*.log")}
     assert worker_pids and os.getpid() not in worker_pids  # computed in worker processes
+    loaded = [p.name for p in log_dir.glob("loaded-*")]
+    # under fork the parent loads once and the workers inherit; otherwise nobody calls load()
+    assert loaded == ([f"loaded-{os.getpid()}"] if start_method == "fork" else [])
     assert sorted(computed(log_dir)) == sorted({text_sha256(t) for t in texts.dropna()})
     with FlagCache(tmp_path / "fresh") as fresh:
         local = run_detectors(texts, [counting(tmp_path / "fresh"), ParityDetector()], fresh, workers=1)

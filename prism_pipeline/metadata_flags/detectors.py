@@ -5,6 +5,11 @@ order. ``detector_id`` and ``version`` together key its results in the content-h
 (:mod:`prism_pipeline.metadata_flags.cache`), so ``version`` must name everything that can
 change the output (library versions, model, configuration).
 
+Optional members the runner uses when present: ``null_result() -> dict`` (the result for a
+null text, which is never passed to ``detect``), ``load()`` (load libraries/models now; the
+runner calls it in the parent before forking workers so they inherit them) and
+``preload_modules`` (modules a forkserver imports once for all workers).
+
 Detectors run inside worker processes (:mod:`prism_pipeline.metadata_flags.runner`), so
 they are described by a picklable :class:`DetectorSpec` (module, class, kwargs) and built
 once per worker, instead of being pickled themselves.

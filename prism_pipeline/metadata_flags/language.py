@@ -209,6 +209,13 @@ class LangidDetector:
         # lone surrogates, on which it would raise) gives its label for every valid text.
         return str(self._langid_classify(_encode(text))[0])
 
+    def load(self) -> None:
+        """Load the model now (the runner calls this before forking workers)."""
+        if self.implementation == "certified" and self._model is None:
+            self._model = shared_model()
+        elif self.implementation == "langid":
+            self._classify("")
+
     @staticmethod
     def null_result() -> dict:
         return {LANGUAGE_FLAG: None}

@@ -70,6 +70,10 @@ class ScrubadubDetector:
             silence_replace_with_warning()
             return self.scrubber.clean(text)
 
+    def load(self) -> None:
+        """Import scrubadub and build the scrubber now (the runner calls this before forking)."""
+        _ = self.scrubber
+
     @staticmethod
     def null_result() -> dict:
         return {PII_FLAG: False}

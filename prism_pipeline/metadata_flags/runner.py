@@ -16,11 +16,14 @@ picklable; workers encode results to JSON, the parent only commits. Start method
 when the calling process has a single thread (workers start in milliseconds and inherit
 whatever the parent already imported), otherwise ``forkserver`` (forking a multi-threaded
 process, e.g. a Dagster step with its helper threads, can deadlock) with the detectors' heavy
-modules preloaded once in the server; ``spawn`` is the portable fallback. Either way each
-detector's libraries and model are loaded once per worker (~2 s for scrubadub + langid),
-which an in-process run pays too. Below ``min_pool_texts`` computations (default 2,000,
-~0.2 s of work) the run stays in-process, where pool start-up and IPC would cost more than
-they save. Detectors passed as instances rather than specs always run in-process (e.g. an
+modules preloaded once in the server; ``spawn`` is the portable fallback. Under ``fork`` the
+parent loads each detector's libraries and model first (its optional ``load()``), so the
+workers inherit them instead of loading ~2 s of scrubadub + langid each; under
+``forkserver``/``spawn`` each worker loads them itself. Below ``min_pool_texts``
+computations the run stays in-process, where pool start-up and IPC would cost more than
+they save: by default 2,000 (~0.2 s of work) with ``fork``, 20,000 otherwise (a fresh
+forkserver or spawned interpreter imports pandas, Dagster via ``prism_pipeline/__init__``
+and the detectors' libraries: 3-10 s on 2 cores). Detectors passed as instances rather than specs always run in-process (e.g. an
 HTTP client whose parallelism is its own business).
 
 Sharding over machines or Dagster partitions
@@ -63,7 +66,8 @@ from prism_pipeline.metadata_flags.detectors import Detector, DetectorSpec, enco
 
 HASH_COLUMN = "text_sha256"
 DEFAULT_CHUNK_SIZE = 1_000
-DEFAULT_MIN_POOL_TEXTS = 2_000
+# Computations below which the run stays in-process, by pool start method (see above).
+DEFAULT_MIN_POOL_TEXTS = {"fork": 2_000, "forkserver": 20_000, "spawn": 20_000}
 Progress = Callable[[int, int], None]
 
 
@@ -141,7 +145,7 @@ def run_detectors(
     progress: Progress | None = None,
     shard: tuple[int, int] | None = None,
     *,
-    min_pool_texts: int = DEFAULT_MIN_POOL_TEXTS,
+    min_pool_texts: int | None = None,
     start_method: str | None = None,
     compute_missing: bool = True,
 ) -> pd.DataFrame:
@@ -154,7 +158,8 @@ def run_detectors(
     ``null_result()`` if it has one, else nulls.
 
     ``progress(done, total)`` counts (detector, distinct text) computations. ``workers=1``
-    or fewer than ``min_pool_texts`` computations run in-process. ``compute_missing=False``
+    or fewer than ``min_pool_texts`` computations (default by start method,
+    ``DEFAULT_MIN_POOL_TEXTS``) run in-process. ``compute_missing=False``
     raises ``LookupError`` instead of computing (for a final step after sharded runs).
     """
     if chunk_size < 1:
@@ -206,13 +211,15 @@ def run_detectors(
         pooled = [k for k, s in enumerate(slots) if s.spec is not None and len(s.misses)]
         pool_tasks = [t for t in tasks if t[0] in pooled]
         local_tasks = [t for t in tasks if t[0] not in pooled]
-        if n_workers <= 1 or total < min_pool_texts or len(pool_tasks) < 2:
+        method = _start_method(start_method)
+        threshold = DEFAULT_MIN_POOL_TEXTS.get(method, 20_000) if min_pool_texts is None else min_pool_texts
+        if n_workers <= 1 or total < threshold or len(pool_tasks) < 2:
             local_tasks, pool_tasks = tasks, []
         for k, chunk in local_tasks:
             results = slots[k].instance.detect(unique_texts[chunk].tolist())
             _commit(slots[k], cache, uniques, chunk, [encode_result(r) for r in results], reporter)
         if pool_tasks:
-            _run_pool(slots, pooled, pool_tasks, uniques, unique_texts, cache, reporter, n_workers, start_method)
+            _run_pool(slots, pooled, pool_tasks, uniques, unique_texts, cache, reporter, n_workers, method)
 
     return _assemble(texts.index, hashes, codes, slots)
 
@@ -244,10 +251,14 @@ def _run_pool(
     cache: FlagCache,
     reporter: _ProgressReporter,
     n_workers: int,
-    start_method: str | None,
+    method: str,
 ) -> None:
-    method = _start_method(start_method)
     context = multiprocessing.get_context(method)
+    if method == "fork":
+        for k in pooled:  # load once here; forked workers inherit it
+            load = getattr(slots[k].instance, "load", None)
+            if callable(load):
+                load()
     # Under fork the parent's built instances are inherited as-is; otherwise workers build from specs.
     worker_detectors = [slots[k].instance if method == "fork" else slots[k].spec for k in pooled]
     if method == "forkserver":
