@@ -52,12 +52,20 @@ def test_pairs_and_replacement(cache):
     assert cache.get_many("d", "v", [A, B, A]) == {A: {"x": 3}, B: {"x": 2}}
 
 
-def test_large_lookup_crosses_parameter_batches(cache):
-    keys = [h(str(i)) for i in range(12_345)]
+@pytest.mark.parametrize("n", [12_345, 25_000])  # batched IN lookups; range scan
+def test_large_lookups(cache, n):
+    keys = [h(str(i)) for i in range(n)]
     cache.put_many("d", "v", {k: {"i": i} for i, k in enumerate(keys)})
+    cache.put_many("d", "v", {h("not asked"): {"i": -1}})
+    cache.put_many("d", "other version", {keys[0]: {"i": -2}})
     got = cache.get_many("d", "v", keys + [C])
-    assert len(got) == 12_345
-    assert got[keys[12_344]] == {"i": 12_344}
+    assert len(got) == n
+    assert got[keys[0]] == {"i": 0} and got[keys[n - 1]] == {"i": n - 1}
+    series = cache.get_series("d", "v", keys)
+    assert series.index.is_unique
+    assert series[keys[7]] == '{"i":7}'
+    # the scan may return more than asked (aligned by the caller), the IN lookups do not
+    assert (h("not asked") in series.index) == (n >= 20_000)
 
 
 def test_version_change_invalidates_only_that_detector(cache):

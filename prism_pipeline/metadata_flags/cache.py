@@ -104,10 +104,7 @@ class FlagCache:
         """Stored results for those of ``hashes`` present under this detector version."""
         memo: dict[str, dict] = {}
         found: dict[str, dict] = {}
-        wanted = set(hashes)
-        for h, raw in self.get_many_json(detector_id, version, wanted).items():
-            if h not in wanted:
-                continue
+        for h, raw in self.get_many_json(detector_id, version, hashes).items():
             # Results repeat a lot ({"pii_flag": false}); decode each distinct string once.
             if raw not in memo:
                 memo[raw] = json.loads(raw)
@@ -116,7 +113,9 @@ class FlagCache:
 
     def get_many_json(self, detector_id: str, version: str, hashes: Iterable[str]) -> dict[str, str]:
         """Like :meth:`get_many`, with each result as its stored JSON string (no decoding)."""
-        found = self.get_series(detector_id, version, list(hashes))
+        wanted = list(dict.fromkeys(hashes))
+        found = self.get_series(detector_id, version, wanted)
+        found = found[found.index.isin(wanted)]
         return dict(zip(found.index, found.to_numpy(), strict=True))
 
     def get_series(self, detector_id: str, version: str, hashes: Sequence[str] | pd.Index) -> pd.Series:
