@@ -1,6 +1,7 @@
 """``prism-pipeline``: the command-line entry point.
 
     prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
+    prism-pipeline audit [--out DIR] [--state DIR]             write audit_report.md from the run history
     prism-pipeline generate --out DIR [--scale X] [--seed N]   write synthetic release-shaped inputs
 
 ``run`` executes the job in this process against the persistent Dagster instance
@@ -42,7 +43,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = job.execute_in_process(instance=instance, raise_on_error=False)
     seconds = time.perf_counter() - started
-    return report(result, seconds, Path(os.environ["PRISM_OUTPUT_DIR"]))
+    output = Path(os.environ["PRISM_OUTPUT_DIR"])
+    code = report(result, seconds, output)
+    if code == 0:
+        print(f"audit report: {_audit(instance, defs)}")
+    return code
+
+
+def _audit(instance, defs) -> Path:
+    from prism_pipeline.release.audit import write_audit_report
+
+    return write_audit_report(instance, defs.resolve_asset_graph(), Path(os.environ["PRISM_OUTPUT_DIR"]).resolve(),
+                              Path(os.environ["PRISM_STATE_DIR"]).resolve())
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    _set_dirs(args)
+    import dagster as dg
+
+    from prism_pipeline.definitions import defs
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("DAGSTER_HOME is not set: there is no run history to audit", file=sys.stderr)
+        return 2
+    print(f"audit report: {_audit(dg.DagsterInstance.get(), defs)}")
+    return 0
 
 
 def report(result, seconds: float, output_dir: Path) -> int:
@@ -89,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
     run.add_argument("--job", default="full_release", help="job to run (default: full_release)")
     run.set_defaults(func=cmd_run)
+
+    audit = sub.add_parser("audit", help="write audit_report.md for the current release from the run history")
+    audit.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
+    audit.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    audit.set_defaults(func=cmd_audit)
 
     gen = sub.add_parser("generate", help="write synthetic release-shaped PRISM inputs")
     gen.add_argument("--out", required=True, help="output folder")

@@ -19,6 +19,7 @@ from prism_pipeline.metadata_flags import checks as metadata_checks
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
+from prism_pipeline.release.sensors import audit_report_sensor
 from prism_pipeline.resources import PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -46,6 +47,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[full_release_job],
+        sensors=[audit_report_sensor([full_release_job])],
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
         # has its own process pool. A multi-machine deployment swaps this for a k8s/celery

@@ -1,0 +1,18 @@
+"""Write the audit report after every successful release run launched from the UI or a sensor."""
+
+import dagster as dg
+
+from prism_pipeline.release.audit import write_audit_report
+from prism_pipeline.resources import PrismPaths
+
+
+def audit_report_sensor(jobs: list) -> dg.SensorDefinition:
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=jobs,
+                          default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="Writes audit_report.md beside the release after each successful run.")
+    def audit_report_on_success(context: dg.RunStatusSensorContext, prism_paths: PrismPaths):
+        path = write_audit_report(context.instance, context.repository_def.asset_graph, prism_paths.output,
+                                  prism_paths.state)
+        context.log.info(f"audit report written to {path}")
+
+    return audit_report_on_success

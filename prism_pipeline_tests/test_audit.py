@@ -1,0 +1,30 @@
+"""The audit report, built from a real run's history."""
+
+import dagster as dg
+
+from prism_pipeline.release.audit import build_audit_report, write_audit_report
+from prism_pipeline.release.writer import sha256_file
+from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+
+
+def test_audit_report_lists_files_runs_versions_and_checks(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
+    out, state = tmp_path / "release", tmp_path / "state"
+    defs = make_defs(raw, out, state)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_job(defs, instance=instance)
+    assert result.success
+    path = write_audit_report(instance, defs.resolve_asset_graph(), out, state)
+    report = path.read_text()
+    rows = len((out / "utterances.jsonl").read_text().splitlines())
+    digest = sha256_file(out / "utterances.jsonl")
+    assert f"| utterances.jsonl | {rows} | `{digest}` | yes | {result.run_id} |" in report
+    assert f"| survey_input | inputs | 1 | {result.run_id} |" in report
+    assert f"| survey_input | survey_schema | passed | - | {result.run_id} |" in report
+    assert "No removal request has been applied." in report
+    assert "user0" not in report and "c0 " not in report
+
+    # A release file changed outside the pipeline is called out.
+    (out / "survey.jsonl").write_text("tampered\n")
+    assert "| survey.jsonl | 6 | `" in build_audit_report(instance, defs.resolve_asset_graph(), out, state)
+    assert "| **NO** |" in build_audit_report(instance, defs.resolve_asset_graph(), out, state)
