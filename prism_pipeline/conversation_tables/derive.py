@@ -15,12 +15,24 @@ _WIDE_FIELDS = ("utterance_id", "within_turn_id", "model_name", "model_provider"
 _WIDE_DTYPES = {"within_turn_id": "Int64", "score": "Int64", "if_chosen": "boolean"}
 
 
-def derive_utterances(conversations: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """One row per scored model response, in the reference's order and with its ids (SPEC §1.5).
+def scored_mask(history: pd.DataFrame) -> pd.Series:
+    """Which history items are scored responses (one utterance each), SPEC §1.5.
 
     The reference walks each ``conversation_history`` remembering the last user item; a model
     item whose turn equals that user item's turn yields a row. Here that "last user item" is a
     forward fill within each conversation, so the rule is the same without a Python loop.
+    """
+    is_user = history["role"] == "user"
+    last_user_turn = history["turn"].where(is_user).groupby(history["conversation_id"], sort=False).ffill()
+    return ~is_user & (history["turn"] == last_user_turn)
+
+
+def derive_utterances(conversations: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """One row per scored model response (``scored_mask``), in the reference's order (SPEC §1.5).
+
+    Ids: when ``history`` carries ``utterance_id`` / ``interaction_id`` (allocated by the id
+    registry, ``removal/registry.py``, so that a removal never renumbers anyone) they are used;
+    otherwise they follow the reference rule over this table (``ids.py``).
 
     ``conversations``: flat conversations frame (conversation_id, user_id, conversation_type);
     ``history``: the history items in file order (``parse.read_conversations``).
@@ -29,16 +41,19 @@ def derive_utterances(conversations: pd.DataFrame, history: pd.DataFrame) -> pd.
     """
     items = history.reset_index(drop=True)
     is_user = items["role"] == "user"
-    by_conversation = items["conversation_id"]
-    last_user_turn = items["turn"].where(is_user).groupby(by_conversation, sort=False).ffill()
-    last_user_text = items["content"].where(is_user).groupby(by_conversation, sort=False).ffill()
-    keep = ~is_user & (items["turn"] == last_user_turn)
+    last_user_text = items["content"].where(is_user).groupby(items["conversation_id"], sort=False).ffill()
+    keep = scored_mask(items)
 
     rows = items.loc[keep].reset_index(drop=True)
     conv = conversations.set_index("conversation_id")
+    if "utterance_id" in rows.columns:
+        utt_ids, int_ids = rows["utterance_id"].astype("str"), rows["interaction_id"].astype("str")
+    else:
+        utt_ids = pd.Series(utterance_ids(len(rows)), dtype="str")
+        int_ids = interaction_ids(rows["conversation_id"], rows["turn"])
     out = pd.DataFrame({
-        "utterance_id": pd.Series(utterance_ids(len(rows)), dtype="str"),
-        "interaction_id": interaction_ids(rows["conversation_id"], rows["turn"]),
+        "utterance_id": utt_ids,
+        "interaction_id": int_ids,
         "conversation_id": rows["conversation_id"],
         "user_id": rows["conversation_id"].map(conv["user_id"]).astype("str"),
         "turn": rows["turn"].astype("int64"),
