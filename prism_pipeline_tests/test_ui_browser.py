@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -38,6 +39,7 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "asset-graph.png"
 UI_TIMEOUT_MS = 60_000
 RUNS_QUERY = "{ runsOrError { __typename ... on Runs { results { runId status } } } }"
+NUX_QUERY = "{ shouldShowNux }"
 
 
 @pytest.fixture
@@ -58,17 +60,26 @@ def page(tmp_path):
             context.close()
 
 
-def dismiss_community_dialog(page) -> None:
-    """The first visit opens "Join the Dagster community"; Skip it when it shows."""
-    dialog = page.get_by_text("Join the Dagster community")
-    materialize = page.get_by_role("button", name="Materialize all")
-    dialog.or_(materialize).first.wait_for()
+@contextmanager
+def screenshot_on_failure(page, path: Path):
+    """Keep what the browser showed when a step fails."""
     try:
-        dialog.wait_for(timeout=5_000)
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog this time
+        yield
+    except BaseException:
+        page.screenshot(path=str(path))
+        raise
+
+
+def dismiss_community_dialog(page, stack: UiStack) -> None:
+    """A new instance opens "Join the Dagster community" on the first visit: Skip it. The server
+    says whether it will show (the dialog itself may appear a moment after the page)."""
+    if not stack.graphql(NUX_QUERY)["shouldShowNux"]:
         return
+    dialog = page.get_by_text("Join the Dagster community")
+    dialog.wait_for()
     page.get_by_role("button", name="Skip").click()
     dialog.wait_for(state="hidden")
+    assert stack.graphql(NUX_QUERY) == {"shouldShowNux": False}  # remembered by the instance
 
 
 def launched_run(stack: UiStack, timeout: float = 60.0) -> str:
@@ -125,9 +136,10 @@ def screenshot_asset_graph(page, stack: UiStack, path: Path, margin: int = 12) -
 
 def test_materialize_all_in_the_ui_runs_the_whole_graph(tmp_path, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with running_ui_stack(tmp_path / "ui", tiny_raw_dir(tmp_path / "raw")) as stack:
+    with (running_ui_stack(tmp_path / "ui", tiny_raw_dir(tmp_path / "raw")) as stack,
+          screenshot_on_failure(page, ARTIFACTS / "failure.png")):
         page.goto(f"{stack.url}/asset-groups")
-        dismiss_community_dialog(page)
+        dismiss_community_dialog(page, stack)
         graph = asset_graph(stack)
         groups = {node["group"] for node in graph.values()}
         for group in groups:  # the sidebar lists the code location's asset groups
