@@ -115,10 +115,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _default_signals() -> None:
-    # A shell that starts jobs in the background ignores SIGINT, and dagster dev maps SIGTERM onto
-    # the SIGINT handler: restore the default so that SIGTERM shuts the stack down cleanly.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A shell that starts a job in the background makes it ignore SIGINT, the children inherit that,
+# and dagster dev maps SIGTERM onto its SIGINT handler, so it would ignore SIGTERM too. This
+# trampoline restores the default SIGINT before exec (thread-safe, unlike Popen's preexec_fn).
+_WITH_DEFAULT_SIGINT = [sys.executable, "-c",
+                        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 def stop_process_group(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
@@ -176,9 +178,10 @@ def running_ui_stack(base: Path, raw: Path, *, instance_yaml: Path = INSTANCE_YA
            "PRISM_OUTPUT_DIR": str(stack.out), "PRISM_STATE_DIR": str(stack.state), **(extra_env or {})}
     with stack.log.open("wb") as log:
         process = subprocess.Popen(
-            [str(DAGSTER_BIN), "dev", "-w", str(WORKSPACE_YAML), "-h", stack.host, "-p", str(stack.port)],
+            _WITH_DEFAULT_SIGINT + [str(DAGSTER_BIN), "dev", "-w", str(WORKSPACE_YAML),
+                                    "-h", stack.host, "-p", str(stack.port)],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals)
+            start_new_session=True)
     try:
         wait_until_loaded(stack, process, startup_timeout)
         yield stack
