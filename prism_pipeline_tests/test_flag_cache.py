@@ -49,7 +49,8 @@ def test_hit_miss_and_json_round_trip(cache):
 def test_pairs_and_replacement(cache):
     cache.put_many("d", "v", [(A, {"x": 1}), (B, {"x": 2})])
     cache.put_many("d", "v", [(A, {"x": 3})])
-    assert cache.get_many("d", "v", [A, B, A]) == {A: {"x": 3}, B: {"x": 2}}
+    assert cache.put_many("d", "v", [(C, {"x": 9}), (C, {"x": 4})]) == 1  # the last one wins
+    assert cache.get_many("d", "v", [A, B, A, C]) == {A: {"x": 3}, B: {"x": 2}, C: {"x": 4}}
 
 
 @pytest.mark.parametrize("n", [12_345, 25_000])  # batched IN lookups; range scan
