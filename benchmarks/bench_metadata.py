@@ -299,7 +299,7 @@ def main() -> None:
         print(f"{label:44s} {seconds:9.2f} {seconds / n * 1e6:8.1f} {rss['process']:>14.0f} / {rss['largest_child']:<10.0f}")
     print(f"(library and model loading, done before the timer in every phase: "
           f"{b['library_load_seconds']:.1f} s per process; the largest child before any phase work was "
-          f"{b['peak_rss_mib']['largest_child_before_phase']:.0f} MiB, a helper run by the Dagster import)")
+          f"{b['peak_rss_mib']['largest_child_before_phase']:.0f} MiB, a helper subprocess started while importing the libraries)")
     print(f"\n(b) ran {b['start_method']} workers ({args.workers or os.cpu_count()}); computed {b['computed']:,} results for {b['distinct_texts']:,} distinct texts; "
           f"(c) computed {c['computed']}; (d) computed {d['computed']} "
           f"({d['changed_user_texts']} distinct edited texts x 2 detectors)")
