@@ -95,20 +95,84 @@ def test_removal_keeps_every_other_id_and_purges_the_participant(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["id_registry.sqlite"]
 
 
+def many_conversations() -> pd.DataFrame:
+    return scored_rows([(f"c{i}", f"user{i % 97}", [(t, [0, 1, 2, 3] if t == 0 else [0, 1]) for t in range(i % 5 + 1)])
+                        for i in range(600)])
+
+
+def test_every_stored_id_is_visible_to_the_scanner(tmp_path):
+    # The layout keeps every stored id between non-alphanumeric bytes: each is seen in its
+    # table row and in its unique index entry (plus a few stale copies of live rows that page
+    # splits leave behind), none is hidden by a neighbouring byte.
+    scored = many_conversations()
+    path = tmp_path / "reg.sqlite"
+    ids = assign_ids(scored, np.ones(len(scored), bool), path)
+    n_ut, n_int = len(ids), ids["interaction_id"].nunique()
+    assert (n_ut, n_int) == (4800, 1800)
+    assert scan_paths([path], ids["utterance_id"].tolist(), []) == {str(path): pytest.approx(2 * n_ut, abs=3)}
+    assert scan_paths([path], ids["interaction_id"].unique().tolist(), []) == {str(path): pytest.approx(2 * n_int, abs=3)}
+    assert scan_paths([path], ["c600", "ut4800", "int1800", "c6000"], []) == {}
+
+
 def test_purge_leaves_no_bytes_in_a_multi_page_registry(tmp_path):
-    convs = [(f"c{i}", f"user{i % 97}", [(t, [0, 1, 2, 3] if t == 0 else [0, 1]) for t in range(i % 5 + 1)])
-             for i in range(600)]
-    scored = scored_rows(convs)
+    # With secure_delete alone, stale copies left by b-tree rebalancing survived this purge;
+    # the VACUUM after it removes them.
+    scored = many_conversations()
+    path = tmp_path / "reg.sqlite"
+    ids = assign_ids(scored, np.ones(len(scored), bool), path)
+    removed = ["user78", "user39", "user29", "user8", "user60", "user80", "user81"]
+    mask = scored["user_id"].isin(removed).to_numpy()
+    traces = (sorted(set(scored.loc[mask, "conversation_id"])) + ids.loc[mask, "utterance_id"].tolist()
+              + sorted(set(ids.loc[mask, "interaction_id"])))
+    assert len(traces) == 513 and scan_paths([path], traces, []) != {}
+    assign_ids(scored, ~mask, path)
+    assert scan_paths([tmp_path], traces, []) == {}
+    assert scan_paths([tmp_path], ["c6", "ut6", "int6"], []) != {}  # the kept ones are still there
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reg.sqlite"]
+
+
+def test_a_vacuum_cut_short_is_done_by_the_next_run(tmp_path, monkeypatch):
+    scored = many_conversations()
     path = tmp_path / "reg.sqlite"
     assign_ids(scored, np.ones(len(scored), bool), path)
-    removed = ["user5", "user17", "user60"]
-    gone = sorted(set(scored.loc[scored["user_id"].isin(removed), "conversation_id"]))
-    removed_ut = [f"ut{k}" for k in np.flatnonzero(scored["user_id"].isin(removed).to_numpy())]
-    assert len(gone) == 20 and len(removed_ut) == 156
-    assert scan_paths([path], gone + removed_ut, []) != {}
-    assign_ids(scored, keep_without(scored, *removed), path)
-    assert scan_paths([tmp_path], gone + removed_ut, []) == {}
-    assert scan_paths([tmp_path], ["c6"], []) != {}  # kept ones are still there
+    keep = keep_without(scored, "user78", "user39", "user29", "user8", "user60", "user80", "user81")
+    gone = sorted(set(scored.loc[~keep, "conversation_id"]))
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(conn, value):
+        if not value:  # clearing the flag is the step after the VACUUM
+            raise Interrupted
+        real_set(conn, value)
+
+    real_set = registry._set_vacuum_pending
+    real_connect = registry._connect
+    monkeypatch.setattr(registry, "_set_vacuum_pending", interrupted)
+    monkeypatch.setattr(registry, "_connect", lambda p: _no_vacuum(real_connect(p)))
+    with pytest.raises(Interrupted):
+        assign_ids(scored, keep, path)
+    monkeypatch.undo()
+    assert read_registry(path)["utterances"]["conversation_id"].isin(gone).sum() == 0  # purge committed
+    assert scan_paths([path], gone, []) != {}  # but stale bytes remain until the VACUUM
+    ids = assign_ids(scored, keep, path)  # nothing to purge now: the pending flag triggers the VACUUM
+    assert scan_paths([path], gone, []) == {}
+    pd.testing.assert_frame_equal(ids, assign_ids(scored, keep, path))
+
+
+class _no_vacuum:
+    """A connection wrapper that skips VACUUM (to simulate a crash before it)."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql, *args):
+        if sql == "VACUUM":
+            return None
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
 
 
 def test_removing_a_then_b_equals_removing_both_at_once(tmp_path):

@@ -26,20 +26,27 @@ b. seeded registry: kept rows are looked up by natural key; keys not in the regi
    utterance of an interaction shares its number);
 c. purge: registry rows of conversations that occur only in removed rows are deleted, as
    are the keys of removed rows themselves. Counters never go down, so a removed
-   participant's numbers are never reused.
+   participant's numbers are never reused. After a purge the file is rebuilt (Privacy).
 
 Privacy: the registry holds conversation ids and turns, so after a purge nothing of the
 removed participant may survive in the file's bytes:
 
-* ``secure_delete=ON``: deleted records and freed pages are overwritten with zeros. The
-  tables are ``WITHOUT ROWID``, i.e. SQLite index b-trees, which hold each key once (interior
-  pages included), so deleting a row leaves no divider copy behind;
+* ``secure_delete=ON``: deleted records and freed pages are overwritten with zeros;
+* a ``VACUUM`` after every purge: secure_delete is not enough, because when b-tree pages are
+  rebalanced (on inserts and deletes) moved cells can leave stale copies in a page's
+  unallocated space (measured: removed ids survived a purge in about half of random trials).
+  VACUUM rebuilds the file from the live rows only. It runs after the id transaction has
+  committed; a ``vacuum_pending`` flag in the ``meta`` table is committed with the purge,
+  so a crash before the VACUUM only defers it to the next run. No purge, no VACUUM;
 * the rollback journal in DELETE mode: the journal briefly holds the old pages and is
   deleted at commit (a WAL file would keep old pages after the checkpoint). A run killed
   mid-transaction may leave a journal with the pre-removal pages; the next write deletes it;
-* ids are stored as text (``"ut12"``), not integers: a 1-byte integer 48..57 right after a
-  conversation id reads as a digit (``"c6" + 0x30`` looks like ``c60``) and would fool the
-  raw-byte leak scanner (:mod:`prism_pipeline.removal.scan`); a letter cannot.
+* the file is laid out for the raw-byte leak scanner (:mod:`prism_pipeline.removal.scan`),
+  which matches an id only between non-alphanumeric bytes: ids are stored as text
+  (``"ut12"``; a 1-byte integer 48..57 after a conversation id would read as a digit,
+  ``"c6" + 0x30`` = ``c60``), and a constant one-space column sits after each conversation id
+  and before each utterance / interaction id, in the tables and in their unique indexes, so
+  no stored id touches another id or a digit-valued byte.
 
 The tests check all of this with the scanner on the file itself.
 
@@ -63,14 +70,22 @@ INTERACTION_KEY: list[str] = ["conversation_id", "turn"]
 COUNTERS: tuple[str, str] = ("next_utterance", "next_interaction")
 
 _SCHEMA = (
+    # sep_key / sep_id are constant spaces that put a non-alphanumeric byte on both sides of
+    # every stored id (module doc, Privacy); being constant, they change no key's uniqueness.
     """CREATE TABLE IF NOT EXISTS utterances (
-        conversation_id TEXT NOT NULL, turn INTEGER NOT NULL, within_turn_id INTEGER NOT NULL,
-        utterance_id TEXT NOT NULL UNIQUE,
-        PRIMARY KEY (conversation_id, turn, within_turn_id)) WITHOUT ROWID""",
+        conversation_id TEXT NOT NULL, sep_key TEXT NOT NULL DEFAULT ' ' CHECK (sep_key = ' '),
+        turn INTEGER NOT NULL, within_turn_id INTEGER NOT NULL,
+        sep_id TEXT NOT NULL DEFAULT ' ' CHECK (sep_id = ' '), utterance_id TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, sep_key, turn, within_turn_id)) WITHOUT ROWID""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS utterances_by_id ON utterances (utterance_id, sep_id)",
     """CREATE TABLE IF NOT EXISTS interactions (
-        conversation_id TEXT NOT NULL, turn INTEGER NOT NULL,
-        interaction_id TEXT NOT NULL UNIQUE,
-        PRIMARY KEY (conversation_id, turn)) WITHOUT ROWID""",
+        conversation_id TEXT NOT NULL, sep_key TEXT NOT NULL DEFAULT ' ' CHECK (sep_key = ' '),
+        turn INTEGER NOT NULL,
+        sep_id TEXT NOT NULL DEFAULT ' ' CHECK (sep_id = ' '), interaction_id TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, sep_key, turn)) WITHOUT ROWID""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS interactions_by_id ON interactions (interaction_id, sep_id)",
+    """CREATE TABLE IF NOT EXISTS meta (
+        name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS counters (
         name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID""",
 )
@@ -115,7 +130,7 @@ def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
 def _delete(conn: sqlite3.Connection, table: str, keys: pd.DataFrame) -> None:
     key = _KEYS[table]
     where = " AND ".join(f"{c} = ?" for c in key)
-    conn.executemany(f"DELETE FROM {table} WHERE {where}", _records(keys, key))
+    conn.executemany(f"DELETE FROM {table} WHERE sep_key = ' ' AND {where}", _records(keys, key))
 
 
 def _id_text(prefix: str, numbers: np.ndarray) -> np.ndarray:
@@ -135,6 +150,16 @@ def _set_counters(conn: sqlite3.Connection, values: dict[str, int]) -> None:
     conn.executemany("INSERT INTO counters (name, value) VALUES (?, ?) "
                      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                      [(k, int(v)) for k, v in values.items()])
+
+
+def _vacuum_pending(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'vacuum_pending'").fetchone()
+    return bool(row and row[0])
+
+
+def _set_vacuum_pending(conn: sqlite3.Connection, value: bool) -> None:
+    conn.execute("INSERT INTO meta (name, value) VALUES ('vacuum_pending', ?) "
+                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (int(value),))
 
 
 def _validate(scored: pd.DataFrame, keep: pd.Series | np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -208,12 +233,17 @@ def assign_ids(scored: pd.DataFrame, keep: pd.Series | np.ndarray, path: str | P
             else:
                 if set(counters) != set(COUNTERS):
                     raise RegistryError(f"{path}: counters table must hold exactly {list(COUNTERS)}")
-                _purge(conn, keys, keep_arr)
+                if _purge(conn, keys, keep_arr):
+                    _set_vacuum_pending(conn, True)
                 ut, interaction = _extend(conn, kept, counters)
+            vacuum = _vacuum_pending(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if vacuum:  # module doc, Privacy
+            conn.execute("VACUUM")
+            _set_vacuum_pending(conn, False)
     finally:
         conn.close()
     return pd.DataFrame({"utterance_id": pd.Series(_id_text("ut", ut), dtype="str"),

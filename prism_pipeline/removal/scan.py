@@ -12,10 +12,13 @@ pickles ``str`` columns as Python objects: ``\\x8c\\x03c12\\x94``), PNG, anythin
 
 Matching rules:
 
-* an id (``user\\d+``, ``c\\d+``, ``ut\\d+``, ``int\\d+``) matches where it is not followed by
-  a digit and not preceded by an ASCII letter: ``c12`` does not match inside ``c120``,
-  ``abc12`` or ``topic12`` but does in ``"c12"``, ``\\x04c12\\x94`` and after a digit
-  (``9c12``, concatenated buffers). ``c012`` is not ``c12``;
+* an id (``user\\d+``, ``c\\d+``, ``ut\\d+``, ``int\\d+``) matches where it is neither
+  preceded nor followed by an ASCII letter or digit: ``c12`` does not match inside ``c120``,
+  ``abc12``, ``topic12``, ``9c12`` or ``c12a`` but does in ``"c12"``, ``\\x04c12\\x94`` or
+  ``,c12\\n``. Hex strings (sha256 keys, run ids) are full of ``c`` + digits, so a looser
+  boundary floods the report with false matches; every format this project writes (JSON,
+  CSV, pickled Python strings, SQLite text) delimits an id with a non-alphanumeric byte.
+  ``c012`` is not ``c12``;
 * a text hash matches as its 64 lowercase hex characters and as its raw 32-byte digest.
 
 Not found, by design of a raw-byte scan: compressed content (gzip, zip/xlsx, zlib streams
@@ -111,6 +114,10 @@ def _is_letter(x: np.ndarray) -> np.ndarray:
     return ((x | 0x20) - 97).astype(np.uint8) < 26
 
 
+def _is_alnum(x: np.ndarray) -> np.ndarray:
+    return _is_letter(x) | ((x - 48).astype(np.uint8) < 10)
+
+
 def _count_ids(a: np.ndarray, lo: int, hi: int, t: _Targets) -> int:
     seg, prev = a[lo:hi], a[lo - 1:hi - 1]
     before = np.zeros(hi - lo, dtype=bool)
@@ -129,7 +136,7 @@ def _count_ids(a: np.ndarray, lo: int, hi: int, t: _Targets) -> int:
     total = 0
     for code in t.id_prefixes:
         prefix = PREFIXES[code]
-        match = ok_run & ~_is_letter(a[cand - len(prefix) - 1])
+        match = ok_run & ~_is_alnum(a[cand - len(prefix) - 1]) & ~_is_letter(a[cand + run])
         for k, byte in enumerate(prefix):
             match &= a[cand - len(prefix) + k] == byte
         if match.any():
