@@ -1,6 +1,7 @@
 """``prism-pipeline``: the command-line entry point.
 
     prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
+    prism-pipeline remove USER_ID [--note TEXT]                record a removal request (salted hash only)
     prism-pipeline audit [--out DIR] [--state DIR]             write audit_report.md from the run history
     prism-pipeline generate --out DIR [--scale X] [--seed N]   write synthetic release-shaped inputs
 
@@ -93,6 +94,27 @@ def report(result, seconds: float, output_dir: Path) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Record a removal request; the sensor (or `prism-pipeline run --job removal_rerun`) applies it."""
+    _set_dirs(args)
+    import datetime as dt
+
+    from prism_pipeline.inputs import parse
+    from prism_pipeline.removal.requests import RemovalRequestError, add_request
+
+    raw = Path(os.environ["PRISM_RAW_DIR"])
+    state = Path(os.environ["PRISM_STATE_DIR"])
+    try:
+        known = parse.read_survey(raw / parse.SURVEY.file_name)["user_id"]
+        request_id = add_request(state, args.user_id, known, dt.date.today(), args.note)
+    except (RemovalRequestError, parse.InputError) as err:
+        print(f"removal request refused: {err}", file=sys.stderr)
+        return 2
+    print(f"recorded removal request {request_id} in {state / 'removal_requests.csv'}; "
+          "apply it with `prism-pipeline run --job removal_rerun` (the Dagster daemon's sensor does it too)")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from prism_pipeline.synthetic.generator import generate
 
@@ -114,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
     run.add_argument("--job", default="full_release", help="job to run (default: full_release)")
     run.set_defaults(func=cmd_run)
+
+    remove = sub.add_parser("remove", help="record a participant's removal request")
+    remove.add_argument("user_id", help="the participant's user_id, e.g. user12")
+    remove.add_argument("--note", help="optional note (must not contain the id or other personal data)")
+    remove.add_argument("--raw", help="folder with survey.jsonl (default: PRISM_RAW_DIR or data/raw)")
+    remove.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    remove.set_defaults(func=cmd_remove)
 
     audit = sub.add_parser("audit", help="write audit_report.md for the current release from the run history")
     audit.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")

@@ -20,6 +20,7 @@ from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
 from prism_pipeline.release.sensors import audit_report_sensor
+from prism_pipeline.removal import assets as removal_assets
 from prism_pipeline.resources import PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -31,8 +32,8 @@ DEFAULT_DIRS = {
     "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
     "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
 }
-MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets]
-CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks]
+MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
+CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks, removal_assets]
 
 full_release_job = dg.define_asset_job(
     "full_release",
@@ -46,8 +47,9 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-        jobs=[full_release_job],
-        sensors=[audit_report_sensor([full_release_job])],
+        jobs=[full_release_job, removal_assets.removal_rerun_job],
+        sensors=[audit_report_sensor([full_release_job, removal_assets.removal_rerun_job]),
+                 removal_assets.removal_request_sensor],
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
         # has its own process pool. A multi-machine deployment swaps this for a k8s/celery

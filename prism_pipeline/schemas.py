@@ -179,6 +179,10 @@ class ConversationHistorySchema(pa.DataFrameModel):
     score: Series[pd.Int64Dtype] = pa.Field(ge=1, le=100, nullable=True)
     if_chosen: Series[pd.BooleanDtype] = pa.Field(nullable=True)
     within_turn_id: Series[pd.Int64Dtype] = pa.Field(ge=0, le=3, nullable=True)
+    # Frozen ids of scored items from the id registry (removal/registry.py); null on other items.
+    utterance_id: Series[str] = pa.Field(str_matches=r"^ut\d+$", nullable=True, required=False, metadata=SENSITIVE)
+    interaction_id: Series[str] = pa.Field(str_matches=r"^int\d+$", nullable=True, required=False,
+                                           metadata=SENSITIVE)
 
     class Config:
         strict = True
@@ -187,7 +191,7 @@ class ConversationHistorySchema(pa.DataFrameModel):
     @pa.dataframe_check(description="model items carry provider, name, score, if_chosen, within_turn_id; "
                                     "user items carry none")
     def model_fields_iff_model_role(cls, df: pd.DataFrame) -> Series[bool]:
-        present = df[list(cb.HISTORY_MODEL_KEYS[3:])].notna()
+        present = df[list(cb.HISTORY_MODEL_KEYS[3:])].notna()  # provider .. within_turn_id
         is_model = df["role"] == "model"
         return present.all(axis=1).where(is_model, ~present.any(axis=1))
 

@@ -9,8 +9,11 @@ import dagster as dg
 import pandas as pd
 
 from prism_pipeline import schemas
+from prism_pipeline.conversation_tables.derive import scored_mask
 from prism_pipeline.inputs import parse
 from prism_pipeline.release.writer import sha256_file
+from prism_pipeline.removal.assets import removed_users
+from prism_pipeline.removal.registry import REGISTRY_FILENAME, assign_ids
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import table_schema
 
@@ -36,10 +39,13 @@ def _read(fn, path, *args):
                 "flags are kept only for comparison; they are recomputed downstream.",
     metadata={"dagster/column_schema": table_schema(schemas.SurveySchema)},
 )
-def survey_input(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
+def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     path = prism_paths.raw / parse.SURVEY.file_name
     survey = _read(parse.read_survey, path)
-    return dg.Output(survey, metadata={"dagster/row_count": len(survey), "input_sha256": sha256_file(path)})
+    gone = removed_users(prism_paths, removal_requests, survey["user_id"])
+    return dg.Output(survey.loc[~gone], metadata={"dagster/row_count": int((~gone).sum()),
+                                                  "removed_participants": int(gone.sum()),
+                                                  "input_sha256": sha256_file(path)})
 
 
 @dg.multi_asset(
@@ -59,14 +65,38 @@ def survey_input(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
         ),
     },
 )
-def conversations_input(prism_paths: PrismPaths):
+def conversations_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame):
     path = prism_paths.raw / parse.CONVERSATIONS.file_name
     conversations, history = _read(parse.read_conversations, path)
+    conversations, history = _apply_removals(prism_paths, removal_requests, conversations, history)
     digest = sha256_file(path)
     yield dg.Output(conversations, output_name="conversations_input",
                     metadata={"dagster/row_count": len(conversations), "input_sha256": digest})
     yield dg.Output(history, output_name="conversation_history",
                     metadata={"dagster/row_count": len(history), "input_sha256": digest})
+
+
+def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversations: pd.DataFrame,
+                    history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop removed participants' conversations and give every scored item its frozen ids.
+
+    Ids come from the id registry (removal/registry.py), seeded with the reference rule over
+    the *unfiltered* file, so nobody's utterance or interaction id changes after a removal and
+    a removed participant's numbers are never reused (SPEC §7.7). This is the one place that
+    sees the unfiltered history, so it is where the registry is updated.
+    """
+    gone_conv = removed_users(prism_paths, requests, conversations["user_id"])
+    gone_items = history["conversation_id"].isin(conversations.loc[gone_conv, "conversation_id"]).to_numpy()
+    scored = scored_mask(history.reset_index(drop=True)).to_numpy()
+    keys = history.reset_index(drop=True).loc[scored, ["conversation_id", "turn", "within_turn_id"]]
+    ids = assign_ids(keys, ~gone_items[scored], prism_paths.state / REGISTRY_FILENAME)
+    kept = history.loc[~gone_items].copy()
+    kept_scored = scored[~gone_items]
+    for column in ("utterance_id", "interaction_id"):
+        values = pd.Series(pd.NA, index=kept.index, dtype="str")
+        values.iloc[kept_scored.nonzero()[0]] = ids[column].to_numpy()
+        kept[column] = values
+    return conversations.loc[~gone_conv], kept
 
 
 @dg.asset(
@@ -77,10 +107,11 @@ def conversations_input(prism_paths: PrismPaths):
     description="A published utterances.jsonl (SPEC §1.5) when the raw dir holds one, else an empty frame; "
                 "only used to compare against the derived `utterances` table.",
 )
-def utterances_input(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
+def utterances_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     path = prism_paths.raw / parse.UTTERANCES.file_name
     if not path.exists():
         return dg.Output(pd.DataFrame(), metadata={"present": False, "dagster/row_count": 0})
     frame = _read(parse.read_utterances, path)
+    frame = frame.loc[~removed_users(prism_paths, removal_requests, frame["user_id"])]
     return dg.Output(frame, metadata={"present": True, "dagster/row_count": len(frame),
                                       "input_sha256": sha256_file(path)})

@@ -19,6 +19,7 @@ from prism_pipeline.metadata_flags.moderation import load_frozen_moderation, mat
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.metadata_flags.runner import run_detectors
 from prism_pipeline.metadata_flags.text_instances import build_text_instances
+from prism_pipeline.removal.assets import removed_users
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import table_schema
 
@@ -27,7 +28,7 @@ OWNERS = ["team:prism-data"]
 
 
 @dg.asset(
-    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1",
+    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1", deps=["erasure"],
     description="Versioned manual PII review (SPEC §2.3): (column_id, sha256 of the text) → verdict, reviewer, "
                 "date. Keyed by the text's hash so a review follows its text and never stores it.",
 )
@@ -42,11 +43,13 @@ def pii_manual_review(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
     description="The published moderation_flag results (SPEC §7.3 'frozen reference inputs') from a metadata.jsonl "
                 "in the raw dir, when present and FlagSettings.use_frozen_moderation is on; else empty.",
 )
-def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings) -> dg.Output[pd.DataFrame]:
+def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings,
+                         removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     path = prism_paths.raw / "metadata.jsonl"
     if not (flag_settings.use_frozen_moderation and path.exists()):
         return dg.Output(pd.DataFrame(), metadata={"present": path.exists(), "used": False, "dagster/row_count": 0})
     frozen = load_frozen_moderation(path)
+    frozen = frozen.loc[~removed_users(prism_paths, removal_requests, frozen["user_id"])]
     return dg.Output(frozen, metadata={"present": True, "used": True, "dagster/row_count": len(frozen)})
 
 

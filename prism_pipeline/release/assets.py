@@ -12,7 +12,9 @@ import pandas as pd
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
 from prism_pipeline.release import build
-from prism_pipeline.release.writer import write_release
+from prism_pipeline.release.writer import sha256_file, write_release
+from prism_pipeline.removal import ledger
+from prism_pipeline.removal.assets import LEDGER_FILENAME
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling.assets import balanced_user_flags
@@ -60,10 +62,13 @@ def _spec(name: str, file: str, description: str, deps: list[str], model=None) -
     metadata = {"release_file": file, "dagster/column_lineage": LINEAGE[file]}
     if model is not None:
         metadata["dagster/column_schema"] = table_schema(model)
+    # Every release file also depends on the removal requests and the erasure: a removal
+    # rewrites all four and records them in the ledger.
     return dg.AssetSpec(name, group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version="1",
-                        description=description, deps=deps, metadata=metadata)
+                        description=description, deps=[*deps, "removal_requests", "erasure"], metadata=metadata)
 
 
+RELEASE_FILE_NAMES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 RELEASE_SPECS = [
     _spec("survey_release", "survey.jsonl",
           "Released survey.jsonl (SPEC §1.3): the validated survey with recomputed included_in_* flags.",
@@ -85,22 +90,32 @@ RELEASE_SPECS = [
     specs=RELEASE_SPECS,
     ins={name: dg.AssetIn(name) for name in (
         "survey_input", "conversations_input", "conversation_history", "utterances", "balanced_subset",
-        "uk_rep_sample", "us_rep_sample", "metadata_table")},
+        "uk_rep_sample", "us_rep_sample", "metadata_table", "removal_requests", "erasure")},
     can_subset=False,
 )
 def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sampling_settings: SamplingSettings,
                   flag_settings: FlagSettings, survey_input: pd.DataFrame,
                   conversations_input: pd.DataFrame, conversation_history: pd.DataFrame,
                   utterances: pd.DataFrame, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
-                  us_rep_sample: pd.DataFrame, metadata_table: pd.DataFrame):
+                  us_rep_sample: pd.DataFrame, metadata_table: pd.DataFrame, removal_requests: pd.DataFrame,
+                  erasure: pd.DataFrame):
     users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
     survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
                                   us_rep_sample["included_in_US_REP"])
     conversations = build.conversations_release(conversations_input, balanced_subset)
     utts = build.utterances_release(utterances, balanced_subset)
+    ledger_path = prism_paths.state / LEDGER_FILENAME
+    pending = ledger.pending(removal_requests, ledger_path)
+    before = {f: (sha256_file(prism_paths.output / f) if (prism_paths.output / f).exists() else None)
+              for f in RELEASE_FILE_NAMES} if not pending.empty else {}
     written = write_release(prism_paths.output,
                             build.release_records(survey, conversations, conversation_history, utts, metadata_table))
     context.log.info(f"release written to {prism_paths.output}")
+    if not pending.empty:
+        # Only after every file is in place: a failed run leaves the ledger as it was.
+        ledger.append_entries(ledger_path, build.ledger_entries(
+            pending, erasure, context.run_id, before, {f: w.sha256 for f, w in written.items()}))
+        context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
     summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
                         + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}

@@ -64,3 +64,29 @@ def published_flag_differences(published: pd.Series, recomputed: pd.Series) -> d
         "published_true_recomputed_false": int((given & published.fillna(False) & ~recomputed).sum()),
         "published_false_recomputed_true": int((given & ~published.fillna(True) & recomputed).sum()),
     }
+
+
+def ledger_entries(pending: pd.DataFrame, erasure: pd.DataFrame, run_id: str, sha_before: Mapping[str, str | None],
+                   sha_after: Mapping[str, str]) -> list[dict]:
+    """One ledger entry per newly applied removal request (removal/ledger.py): no clear ids."""
+    applied_at = _utc_now()
+    entries = []
+    for request in pending.itertuples(index=False):  # one per request: a handful, not data rows
+        rows = erasure.loc[erasure["request_id"] == request.request_id]
+        entries.append({
+            "request_id": request.request_id,
+            "user_hash": request.user_hash,
+            "received": request.received,
+            "applied_at": applied_at,
+            "run_id": run_id,
+            "rows_removed": {r.file: int(r.rows) for r in rows.itertuples(index=False)},
+            "release_sha256_before": dict(sha_before),
+            "release_sha256_after": dict(sha_after),
+        })
+    return entries
+
+
+def _utc_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

@@ -1,0 +1,153 @@
+"""Participant removal as assets, a check, a job and a sensor (codebook §3.4, SPEC §7.7).
+
+* ``removal_requests`` (source): ``<PRISM_STATE_DIR>/removal_requests.csv``, salted hashes only.
+  Every input asset drops the requested participants' rows as its first step, so no
+  intermediate table, cache entry or release file is built from them again.
+* ``erasure``: deletes what only they had from the private state (flag-cache entries of
+  their texts, manual-review rows of their texts; the id registry purges itself) and counts
+  the rows removed per request for the ledger.
+* ``erasure_verified`` (check): after the release is written, scans every file under the
+  output and state dirs (and the Dagster instance's folder) for their ids and the hashes of
+  their texts; fails on any match, naming files and counts, never the ids.
+* ``removal_rerun`` job: everything downstream of the requests; flags come from the content
+  cache, so nothing is re-flagged. ``removal_request_sensor`` launches it when the requests
+  file changes and has requests the ledger has not recorded.
+
+Nothing of a participant is written to the event log: metadata are counts and request ids.
+"""
+
+import hashlib
+import re
+
+import dagster as dg
+import pandas as pd
+
+from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
+from prism_pipeline.metadata_flags.cache import FlagCache
+from prism_pipeline.removal import ledger
+from prism_pipeline.removal.footprint import compact_sqlite, purge_reviews, removed_footprint
+from prism_pipeline.removal.registry import REGISTRY_FILENAME
+from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
+from prism_pipeline.removal.scan import count_in_bytes, scan_paths
+from prism_pipeline.resources import PrismPaths
+
+GROUP = "removal"
+OWNERS = ["team:prism-data"]
+LEDGER_FILENAME = "removal_ledger.jsonl"
+
+
+@dg.asset(
+    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1",
+    description="Removal requests (codebook §3.4, SPEC §7.7): request id, salted hash of the participant's id, "
+                "date received, note. Applied as the first filter of every input asset.",
+)
+def removal_requests(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
+    requests = load_requests(prism_paths.state / REQUESTS_FILENAME)
+    duplicates = int(requests.attrs.get("duplicates_ignored", 0))
+    applied = ledger.applied_request_ids(prism_paths.state / LEDGER_FILENAME)
+    pending = sorted(set(requests["request_id"]) - applied)
+    return dg.Output(requests.copy(), metadata={
+        "requests": len(requests), "duplicates_ignored": duplicates,
+        "pending_request_ids": dg.MetadataValue.json(pending)})
+
+
+def removed_users(prism_paths: PrismPaths, requests: pd.DataFrame, user_ids: pd.Series) -> pd.Series:
+    """True for rows whose participant asked to be removed."""
+    from prism_pipeline.removal.requests import removed_mask
+
+    if requests.empty:
+        return pd.Series(False, index=user_ids.index)
+    return removed_mask(user_ids, requests, load_or_create_salt(prism_paths.state))
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"sqlite"}, code_version="1",
+    description="Erase what only removed participants had from the private state: flag-cache entries and manual "
+                "PII reviews of their texts (then VACUUM, so no freed page keeps them). Output: rows removed per "
+                "request and release file, for the ledger. No ids.",
+)
+def erasure(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    if removal_requests.empty:
+        return dg.Output(pd.DataFrame(columns=["request_id", "file", "rows"]),
+                         metadata={"requests": 0, "cache_entries_deleted": 0, "reviews_deleted": 0})
+    footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
+    cache_path = prism_paths.state / DEFAULT_FILENAME
+    deleted = 0
+    if cache_path.exists():
+        with FlagCache(cache_path) as cache:
+            deleted = cache.delete_hashes(footprint.removed_only_hashes)
+        compact_sqlite(cache_path)
+    compact_sqlite(prism_paths.state / REGISTRY_FILENAME)
+    reviews = purge_reviews(prism_paths.reference / "pii_manual_review.csv", footprint.removed_only_hashes)
+    rows = pd.DataFrame([(rid, file, n) for rid, files in footprint.rows_by_request.items()
+                         for file, n in files.items()], columns=["request_id", "file", "rows"])
+    return dg.Output(rows, metadata={"requests": len(removal_requests), "cache_entries_deleted": deleted,
+                                     "reviews_deleted": reviews, "dagster/row_count": len(rows)})
+
+
+@dg.asset_check(
+    asset="metadata_release",
+    additional_ins={"removal_requests": dg.AssetIn()},
+    additional_deps=["interactions", "census_weights", "erasure", "utterances_input", "published_moderation"],
+    description="After a removal: no file under the output dir or the state dir, and no event in the Dagster "
+                "instance's event log, holds a removed participant's user/conversation/utterance/interaction id or "
+                "the sha256 of a text only they had. Reports files and match counts only.",
+)
+def erasure_verified(context: dg.AssetCheckExecutionContext, prism_paths: PrismPaths,
+                     removal_requests: pd.DataFrame) -> dg.AssetCheckResult:
+    if removal_requests.empty:
+        return dg.AssetCheckResult(passed=True, description="no removal requests", metadata={"requests": 0})
+    footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
+    found = scan_paths([prism_paths.output, prism_paths.state], footprint.ids, footprint.removed_only_hashes)
+    events = event_log_matches(context.instance, footprint.ids, footprint.removed_only_hashes)
+    if events:
+        found["dagster event log"] = events
+    return dg.AssetCheckResult(
+        passed=not found,
+        description=None if not found else f"{sum(found.values())} matches in {len(found)} files",
+        metadata={"requests": len(removal_requests), "files_with_matches": dg.MetadataValue.json(found),
+                  "identifiers_scanned": len(footprint.ids),
+                  "text_hashes_scanned": len(footprint.removed_only_hashes)},
+    )
+
+
+def event_log_matches(instance: dg.DagsterInstance, ids, text_hashes) -> int:
+    """Matches in every event of every run in the instance, read through the API (the storage
+    compresses some records, and random compressed bytes would look like short ids). Inline
+    chart images (base64 PNGs of census shares, no participant data) are skipped for the
+    same reason: base64 text is full of short letter-digit runs."""
+    total = 0
+    for record in instance.get_run_records():
+        for event in instance.all_logs(record.dagster_run.run_id):
+            text = _DATA_URI.sub("", dg.serialize_value(event))
+            total += count_in_bytes(text.encode("utf-8"), ids, text_hashes)
+    return total
+
+
+_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
+removal_rerun_job = dg.define_asset_job(
+    "removal_rerun",
+    selection=dg.AssetSelection.assets("removal_requests").downstream(),
+    description="Apply removal requests: rebuild everything downstream of the requests (flags come from the "
+                "content cache, nothing is re-flagged), erase the private state, write the release and the ledger.",
+)
+
+
+@dg.sensor(job=removal_rerun_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches removal_rerun when removal_requests.csv changes and holds requests the ledger "
+                       "has not recorded.")
+def removal_request_sensor(context: dg.SensorEvaluationContext, prism_paths: PrismPaths):
+    path = prism_paths.state / REQUESTS_FILENAME
+    if not path.exists():
+        return dg.SkipReason("no removal_requests.csv")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest == context.cursor:
+        return dg.SkipReason("requests unchanged")
+    pending = ledger.pending(load_requests(path), prism_paths.state / LEDGER_FILENAME)
+    context.update_cursor(digest)
+    if pending.empty:
+        return dg.SkipReason("every request is already applied")
+    return dg.RunRequest(run_key=f"removal-{digest[:16]}",
+                         tags={"prism/removal_requests": ",".join(pending["request_id"])})
