@@ -27,7 +27,7 @@ upper-case hex. Outputs of this project are not written that way; a check that n
 must decompress first.
 
 How: one big ``re`` alternation runs at ~70 MB/s and grows slower with every id, so the
-search is done with numpy instead (~200-300 MB/s on one core of this machine, whatever the
+search is done with numpy instead (100-300 MB/s on one core of this machine, whatever the
 number of identifiers): files are read in windows of 4 MiB with a few bytes of overlap on
 both sides (never loaded whole, never memory-mapped: a file truncated while mapped would
 crash the process). Ids: positions where a digit follows the last letter of a searched
