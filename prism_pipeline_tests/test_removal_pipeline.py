@@ -3,6 +3,7 @@ keep everyone else's ids and flags, record the ledger, and prove it."""
 
 import datetime as dt
 import json
+import shutil
 
 import dagster as dg
 import pytest
@@ -45,15 +46,28 @@ def _without(release, user_id):
     return {name: [r for r in rows if r["user_id"] != user_id] for name, rows in release.items()}
 
 
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """One full release of the tiny dataset, copied by each test (a full run costs seconds)."""
+    root = tmp_path_factory.mktemp("base")
+    raw = tiny_raw_dir(root / "raw")
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    assert run_job(make_defs(raw, root / "release", root / "state"), instance=instance).success
+    instance.dispose()
+    return root
+
+
+def _world(base, target):
+    shutil.copytree(base, target)
+    raw, out, state = target / "raw", target / "release", target / "state"
+    instance = dg.DagsterInstance.local_temp(str(target / "dagster_home"))
+    return raw, out, state, instance, make_defs(raw, out, state)
+
+
 @pytest.fixture
-def world(tmp_path):
-    raw = tiny_raw_dir(tmp_path / "raw")
-    out, state = tmp_path / "release", tmp_path / "state"
-    (tmp_path / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
-    defs = make_defs(raw, out, state)
-    assert run_job(defs, instance=instance).success
-    return raw, out, state, instance, defs
+def world(base, tmp_path):
+    return _world(base, tmp_path / "w")
 
 
 def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path):
@@ -93,18 +107,12 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     assert entry["release_sha256_before"] == before_sha
     assert entry["release_sha256_after"] == {name: sha256_file(out / name) for name in FILES}
     assert "user1" not in (state / "removal_ledger.jsonl").read_text()
-
-
-def test_removal_reflags_nothing(world):
-    raw, out, state, instance, defs = world
-    _request(raw, state, "user2")
-    result = run_job(defs, "removal_rerun", instance=instance)
-    assert result.success
+    # Nothing was re-flagged: every remaining text's flags came from the content cache.
     [flags] = [m for m in result.asset_materializations_for_node("text_flags")]
     assert flags.metadata["new_cache_entries"].value == 0
 
 
-def test_two_removals_in_sequence_equal_both_at_once(world, tmp_path):
+def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
     raw, out, state, instance, defs = world
     _request(raw, state, "user0")
     assert run_job(defs, "removal_rerun", instance=instance).success
@@ -112,12 +120,10 @@ def test_two_removals_in_sequence_equal_both_at_once(world, tmp_path):
     assert run_job(defs, "removal_rerun", instance=instance).success
     sequential = {name: (out / name).read_bytes() for name in FILES}
 
-    out2, state2 = tmp_path / "release2", tmp_path / "state2"
-    defs2 = make_defs(raw, out2, state2)
-    assert run_job(defs2).success
-    _request(raw, state2, "user0")
-    _request(raw, state2, "user3")
-    assert run_job(defs2, "removal_rerun").success
+    raw2, out2, state2, instance2, defs2 = _world(base, tmp_path / "w2")
+    _request(raw2, state2, "user0")
+    _request(raw2, state2, "user3")
+    assert run_job(defs2, "removal_rerun", instance=instance2).success
     assert {name: (out2 / name).read_bytes() for name in FILES} == sequential
     assert [e["request_id"] for e in read_ledger(state / "removal_ledger.jsonl")] == ["rr-0001", "rr-0002"]
 
@@ -138,3 +144,24 @@ def test_bad_requests_are_refused_without_side_effects(world):
     assert not result.success
     assert {name: (out / name).read_bytes() for name in FILES} == before
     assert not (state / "removal_ledger.jsonl").exists()
+
+
+def test_sensor_launches_a_removal_run_for_new_requests_only(world):
+    from prism_pipeline.removal.assets import removal_request_sensor
+    from prism_pipeline.resources import PrismPaths
+
+    raw, out, state, instance, defs = world
+    paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
+
+    def evaluate(cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"prism_paths": paths})
+        return removal_request_sensor.evaluate_tick(context)
+
+    assert [r.skip_message for r in [evaluate()]] == ["no removal_requests.csv"]
+    _request(raw, state, "user2")
+    tick = evaluate()
+    [request] = tick.run_requests
+    assert request.job_name in (None, "removal_rerun") and request.tags["prism/removal_requests"] == "rr-0001"
+    assert evaluate(tick.cursor).skip_message == "requests unchanged"
+    assert run_job(defs, "removal_rerun", instance=instance).success
+    assert evaluate().skip_message == "every request is already applied"
