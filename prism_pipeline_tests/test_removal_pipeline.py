@@ -165,3 +165,28 @@ def test_sensor_launches_a_removal_run_for_new_requests_only(world):
     assert evaluate(tick.cursor).skip_message == "requests unchanged"
     assert run_job(defs, "removal_rerun", instance=instance).success
     assert evaluate().skip_message == "every request is already applied"
+
+
+@pytest.mark.parametrize("mode", ["reference", "stable"])
+def test_rep_sample_after_a_removal_follows_the_mode(mode, tmp_path):
+    from prism_pipeline.sampling.resources import SamplingSettings
+
+    # N = 1 gives every cell a quota of 1: the two White 25-34 women (user1, user3) and the two
+    # men (user0, user2) compete for one seat per cell.
+    raw = tiny_raw_dir(tmp_path / "raw")
+    out, state = tmp_path / "release", tmp_path / "state"
+    defs = make_defs(raw, out, state, sampling=SamplingSettings(rep_n=1, rep_mode=mode))
+    assert run_job(defs).success
+    before = {r["user_id"]: r["included_in_UK_REP"] for r in _rows(out, "survey.jsonl")}
+    assert sum(before.values()) == 2
+    chosen = next(u for u in ("user1", "user3") if before[u])
+    other = "user3" if chosen == "user1" else "user1"
+    _request(raw, state, chosen)
+    assert run_job(defs, "removal_rerun").success
+    after = {r["user_id"]: r["included_in_UK_REP"] for r in _rows(out, "survey.jsonl")}
+    assert chosen not in after
+    changed = {u for u in after if after[u] != before[u]}
+    if mode == "reference":
+        assert changed == set()  # frozen: the removed person drops out, the sample shrinks
+    else:
+        assert changed == {other}  # stable: exactly one replacement, in the same cell

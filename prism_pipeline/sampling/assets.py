@@ -6,10 +6,12 @@ Metadata carries counts, shares and charts only, never participant ids.
 """
 
 import base64
+import json
 
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline.release.writer import sha256_file
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling import balanced, census, qa, rep, weights
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -87,26 +89,57 @@ def _rep_asset(country: str):
                     "keyed hash of (seed, user_id). Metadata: per-cell census vs sample table and chart.",
     )
     def _asset(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
-               census_cells: pd.DataFrame, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+               census_cells: pd.DataFrame, sampling_settings: SamplingSettings, prism_paths: PrismPaths,
+               removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         survey = survey_input.reset_index(drop=True)
         user_flags = balanced_user_flags(survey_input, conversations_input, balanced_subset)
         s = sampling_settings
         draw = rep.draw_rep(survey, user_flags, census_cells, country, n=s.rep_n, mode=s.rep_mode, seed=s.rep_seed)
-        table = qa.rep_cell_table(draw.quotas, draw.pool, draw.selected)
+        flags, frozen = draw.flags, False
+        if s.rep_mode == "reference":
+            flags, frozen = _reference_after_removals(prism_paths, country, s, survey["user_id"], draw.flags,
+                                                      has_removals=not removal_requests.empty)
+        selected = draw.pool["user_id"].isin(survey.loc[flags.to_numpy(), "user_id"])
+        table = qa.rep_cell_table(draw.quotas, draw.pool, selected)
         summary = qa.rep_summary(table)
-        out = pd.DataFrame({"user_id": survey["user_id"], flag: draw.flags.to_numpy()})
+        out = pd.DataFrame({"user_id": survey["user_id"], flag: flags.to_numpy()})
         return dg.Output(out, metadata={
             "dagster/row_count": len(out),
             "selected": int(draw.flags.sum()),
             "pool": len(draw.pool),
             "quota_total": int(draw.quotas["quota"].sum()),
             "mode": s.rep_mode, "seed": s.rep_seed, "N": s.rep_n,
+            "selection_frozen_since_removals": frozen,
             "summary": dg.MetadataValue.md(summary.to_markdown(index=False)),
             "cells": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
             "census_vs_sample_chart": _png_md(qa.rep_share_chart(table), f"{country} census vs sample"),
         })
 
     return _asset
+
+
+def _reference_after_removals(prism_paths: PrismPaths, country: str, settings: SamplingSettings,
+                              user_ids: pd.Series, drawn: pd.Series, has_removals: bool) -> tuple[pd.Series, bool]:
+    """Reference mode freezes the published selection once participants are removed (SPEC §7.7).
+
+    The reference draw is positional within each cell, so redrawing after a removal would
+    reshuffle other people's flags. Instead the last selection drawn before any removal is kept
+    (``<state>/rep_selection_<country>.json``, keyed by the raw survey's sha256 and the settings)
+    and a removed participant simply drops out: the sample shrinks, nobody else changes. The
+    file is rewritten with the current members only, so it never keeps a removed id.
+    """
+    path = prism_paths.state / f"rep_selection_{country}.json"
+    key = {"raw_survey_sha256": sha256_file(prism_paths.raw / "survey.jsonl"),
+           "settings": {"n": settings.rep_n, "seed": settings.rep_seed, "census": settings.us_census_mode}}
+    frozen = json.loads(path.read_text()) if path.exists() else None
+    if has_removals and frozen is not None and frozen["key"] == key:
+        flags, used = user_ids.isin(set(frozen["selected"])), True
+    else:
+        flags, used = drawn, False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"key": key, "selected": sorted(user_ids[flags.to_numpy()].tolist())}))
+    tmp.replace(path)
+    return pd.Series(flags.to_numpy(), index=drawn.index, name=drawn.name), used
 
 
 uk_rep_sample = _rep_asset("UK")
