@@ -87,6 +87,10 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
     """
     gone_conv = removed_users(prism_paths, requests, conversations["user_id"])
     gone_items = history["conversation_id"].isin(conversations.loc[gone_conv, "conversation_id"]).to_numpy()
+    if conversations["conversation_id"].duplicated().any():
+        # A duplicate id is bad input: the blocking conversations_schema check reports it by line
+        # and nothing downstream runs, so no ids are allocated from a broken file.
+        return conversations.loc[~gone_conv], history.loc[~gone_items]
     scored = scored_mask(history.reset_index(drop=True)).to_numpy()
     keys = history.reset_index(drop=True).loc[scored, ["conversation_id", "turn", "within_turn_id"]]
     ids = assign_ids(keys, ~gone_items[scored], prism_paths.state / REGISTRY_FILENAME)

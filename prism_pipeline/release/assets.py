@@ -114,7 +114,7 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
     if not pending.empty:
         # Only after every file is in place: a failed run leaves the ledger as it was.
         ledger.append_entries(ledger_path, build.ledger_entries(
-            pending, erasure, context.run_id, before, {f: w.sha256 for f, w in written.items()}))
+            pending, erasure, context.run.run_id, before, {f: w.sha256 for f, w in written.items()}))
         context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
     summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
                         + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
