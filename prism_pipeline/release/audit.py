@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from prism_pipeline.atomic import atomic_write_text
 from prism_pipeline.release.writer import sha256_file
 
 REPORT_NAME = "audit_report.md"
@@ -110,7 +111,5 @@ def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, st
 def write_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / REPORT_NAME
-    tmp = output_dir / f".{REPORT_NAME}.tmp"
-    tmp.write_text(build_audit_report(instance, graph, output_dir, state_dir), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, build_audit_report(instance, graph, output_dir, state_dir))
     return path

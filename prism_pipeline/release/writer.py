@@ -23,6 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from prism_pipeline import codebook as cb
+from prism_pipeline.atomic import fsync_dir
 
 
 def _python_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,16 +126,8 @@ def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping]]) -> dict
         raise
     for tmp, final, _ in staged:
         os.replace(tmp, final)
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     return {w.name: w for _, _, w in staged}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:

@@ -36,7 +36,6 @@ No Dagster import.
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import io
 import os
@@ -45,12 +44,13 @@ import secrets
 import tempfile
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from prism_pipeline.atomic import atomic_write_bytes, fsync_dir, locked  # noqa: F401 (re-exported)
 
 REQUEST_COLUMNS: tuple[str, ...] = ("request_id", "user_hash", "received", "note")
 REQUESTS_FILENAME = "removal_requests.csv"
@@ -64,46 +64,6 @@ DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 class RemovalRequestError(ValueError):
     """A removal request or the requests file is invalid. Messages never contain a participant's id."""
-
-
-# -- atomic files ----------------------------------------------------------------------
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically: a temporary file in the same directory (mode
-    0600), fsync, ``os.replace``, fsync of the directory. A crash at any instant leaves either
-    the old or the new content, never a mixture, and no temporary file on an ordinary error."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``path`` (created if missing) for read-modify-write cycles
-    of a state file, so two processes adding at once cannot lose one another's row."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 # -- salt and hashes -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline.atomic import atomic_write_text
 from prism_pipeline.release.writer import sha256_file
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling import balanced, census, qa, rep, weights
@@ -136,9 +137,7 @@ def _reference_after_removals(prism_paths: PrismPaths, country: str, settings: S
         flags, used = user_ids.isin(set(frozen["selected"])), True
     else:
         flags, used = drawn, False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"key": key, "selected": sorted(user_ids[flags.to_numpy()].tolist())}))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps({"key": key, "selected": sorted(user_ids[flags.to_numpy()].tolist())}))
     return pd.Series(flags.to_numpy(), index=drawn.index, name=drawn.name), used
 
 
