@@ -42,7 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(args.job)
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    # The console shows INFO and above (progress of the flagging, warnings); every event is still
+    # stored in the instance's event log for the UI.
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+        "loggers": {"console": {"config": {"log_level": args.log_level}}}})
     seconds = time.perf_counter() - started
     output = Path(os.environ["PRISM_OUTPUT_DIR"])
     code = report(result, seconds, output)
@@ -134,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or data/raw)")
     run.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
     run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
-    run.add_argument("--job", default="full_release", help="job to run (default: full_release)")
+    run.add_argument("--job", default="full_release", help="job to run: full_release (default) or removal_rerun")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="console log level (the event log keeps everything)")
     run.set_defaults(func=cmd_run)
 
     remove = sub.add_parser("remove", help="record a participant's removal request")
