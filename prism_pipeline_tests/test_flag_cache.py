@@ -7,7 +7,9 @@ import sqlite3
 
 import pytest
 
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
+from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache, digests_of, hex_of
+from prism_pipeline.removal.footprint import compact_sqlite
+from prism_pipeline.removal.scan import scan_paths
 
 
 def h(text: str) -> str:
@@ -15,6 +17,7 @@ def h(text: str) -> str:
 
 
 A, B, C = h("alpha"), h("beta"), h("gamma")
+ZERO_TAIL = "ab" * 30 + "0000"  # numpy drops trailing zero bytes of S32 items read one by one
 MODERATION = {
     "flagged": False,
     "categories": {"hate": False, "self-harm/intent": False},
@@ -140,3 +143,136 @@ def test_store_holds_hashes_not_texts(tmp_path):
     for text in texts:
         for needle in (text, text[:12], text.encode("utf-16-le").decode("latin-1")[:12]):
             assert needle.encode("utf-8") not in data
+
+
+# ---------------------------------------------------------------------------------------
+# Snapshots
+# ---------------------------------------------------------------------------------------
+def snapshot_files(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".snap-" in p.name)
+
+
+def save_all(cache, detector_id, version, rows: dict[str, str]) -> None:
+    """Snapshot of these rows (hash -> stored JSON), saved."""
+    snap = cache.snapshot(detector_id, version).merged(digests_of(rows), list(rows.values()))
+    assert cache.save_snapshot(snap) is True
+
+
+def test_snapshot_round_trip_and_lookup(cache):
+    assert len(cache.snapshot("d", "v")) == 0
+    assert hex_of(digests_of([ZERO_TAIL, A])) == [ZERO_TAIL, A]
+    snap = cache.snapshot("d", "v").merged(digests_of([A, B, ZERO_TAIL, A]), ['{"x":1}', '{"x":2}', '{"x":1}', "x"])
+    assert snap.results == ('{"x":1}', '{"x":2}', "x")  # a repeated digest keeps its first result
+    assert cache.save_snapshot(snap) is True
+    assert len(snapshot_files(cache.path.parent)) == 1
+    with FlagCache(cache.path) as other:
+        loaded = other.snapshot("d", "v")
+    assert hex_of(loaded.digests) == sorted([A, B, ZERO_TAIL])
+    pos = loaded.find(digests_of([B, C, ZERO_TAIL, A, "ab" * 30 + "0001"]))
+    assert (pos >= 0).tolist() == [True, False, True, True, False]
+    assert [loaded.results[loaded.codes[p]] for p in pos[pos >= 0]] == ['{"x":2}', '{"x":1}', '{"x":1}']
+    grown = loaded.merged(digests_of([C, A]), ['{"x":3}', '{"x":7}'])  # A is kept as it was
+    assert hex_of(grown.digests) == sorted([A, B, C, ZERO_TAIL])
+    assert [grown.results[c] for c in grown.codes[grown.find(digests_of([A, C]))]] == ['{"x":1}', '{"x":3}']
+    assert len(cache.snapshot("d", "v2")) == 0 and len(cache.snapshot("e", "v")) == 0  # per detector version
+
+
+def test_snapshot_ignored_once_a_row_changes_or_goes(cache):
+    cache.put_many("d", "v", {A: {"x": 1}, B: {"x": 2}})
+    save_all(cache, "d", "v", {A: '{"x":1}', B: '{"x":2}'})
+    token = cache.token()
+    cache.put_many("d", "v", {A: {"x": 1}, C: {"x": 3}})  # the same result again, and a new row
+    assert cache.token() == token and len(cache.snapshot("d", "v")) == 2
+    cache.put_many("d", "v", {A: {"x": 9}})  # a changed result
+    assert cache.token() != token and len(cache.snapshot("d", "v")) == 0
+    save_all(cache, "d", "v", {A: '{"x":9}'})
+    assert len(cache.snapshot("d", "v")) == 1
+    conn = sqlite3.connect(cache.path)  # a deletion by hand is noticed too (a trigger)
+    conn.execute("DELETE FROM flag_cache WHERE text_sha256 = ?", (C,))
+    conn.commit()
+    conn.close()
+    assert len(cache.snapshot("d", "v")) == 0
+
+
+def test_snapshot_of_an_emptied_database_is_ignored(tmp_path):
+    with FlagCache(tmp_path) as cache:
+        save_all(cache, "d", "v", {A: '{"x":1}'})
+    for p in tmp_path.iterdir():
+        if ".snap-" not in p.name:
+            p.unlink()
+    with FlagCache(tmp_path) as cache:
+        assert len(cache.snapshot("d", "v")) == 0
+
+
+def test_save_refused_after_a_deletion_since_the_read(cache):
+    cache.put_many("d", "v", {A: {"x": 1}, B: {"x": 2}})
+    read_before = cache.snapshot("d", "v").merged(digests_of([A, B]), ['{"x":1}', '{"x":2}'])
+    with FlagCache(cache.path) as other:
+        assert other.delete_hashes([A]) == 1
+    assert cache.save_snapshot(read_before) is False  # would put A back
+    assert snapshot_files(cache.path.parent) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "byte flipped", "not a snapshot"])
+def test_unreadable_snapshot_is_ignored(cache, damage):
+    save_all(cache, "d", "v", {A: '{"x":1}', B: '{"x":2}'})
+    (path,) = [p for p in cache.path.parent.iterdir() if ".snap-" in p.name]
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[:-5]
+    elif damage == "byte flipped":
+        data[-40] ^= 1
+    else:
+        data = bytearray(b"PRISMSNQ") + data[8:]
+    path.write_bytes(bytes(data))
+    assert len(cache.snapshot("d", "v")) == 0
+
+
+def test_delete_hashes_leaves_no_byte_of_them_beside_the_database(tmp_path):
+    state = tmp_path / "state"
+    with FlagCache(state) as cache:
+        cache.put_many("langid", "v1", {A: {"language_flag": "xx"}, B: {"language_flag": "en"},
+                                        C: {"language_flag": "en"}})
+        cache.put_many("scrubadub", "v1", {A: {"pii_flag": False}, B: {"pii_flag": True}})
+        save_all(cache, "langid", "v1", {A: '{"language_flag":"xx"}', B: '{"language_flag":"en"}',
+                                         C: '{"language_flag":"en"}'})
+        save_all(cache, "scrubadub", "v1", {A: '{"pii_flag":false}', B: '{"pii_flag":true}'})
+        kept = snapshot_files(state)
+        # a crashed writer's temp file, and a snapshot nobody can read
+        (state / f"{DEFAULT_FILENAME}.snap-0123456789abcdef.tmp-999").write_bytes(digests_of([A]).tobytes())
+        (state / f"{DEFAULT_FILENAME}.snap-fedcba9876543210").write_bytes(b"PRISMSNP" + digests_of([A]).tobytes())
+        assert scan_paths([state], [], {A}) != {}  # the check below can fail
+
+        assert cache.delete_hashes([A]) == 2
+        assert snapshot_files(state) == kept
+        langid, scrub = cache.snapshot("langid", "v1"), cache.snapshot("scrubadub", "v1")  # still valid
+        assert hex_of(langid.digests) == sorted([B, C]) and langid.results == ('{"language_flag":"en"}',)
+        assert hex_of(scrub.digests) == [B] and scrub.results == ('{"pii_flag":true}',)
+    compact_sqlite(state / DEFAULT_FILENAME)  # what the erasure asset does next (freed pages)
+    assert scan_paths([state], [], {A}) == {}
+    assert scan_paths([state], [], {B}) != {}
+
+
+def test_prune_versions_drops_their_snapshots_and_keeps_the_rest(cache):
+    for version in ("v1", "v2"):
+        cache.put_many("langid", version, {A: {"language_flag": version}})
+        save_all(cache, "langid", version, {A: f'{{"language_flag":"{version}"}}'})
+    cache.put_many("scrubadub", "v1", {A: {"pii_flag": False}})
+    save_all(cache, "scrubadub", "v1", {A: '{"pii_flag":false}'})
+    assert len(snapshot_files(cache.path.parent)) == 3
+    assert cache.prune_versions("langid", keep_version="v2") == 1
+    assert len(snapshot_files(cache.path.parent)) == 2
+    assert len(cache.snapshot("langid", "v1")) == 0
+    assert cache.snapshot("langid", "v2").results == ('{"language_flag":"v2"}',)
+    assert len(cache.snapshot("scrubadub", "v1")) == 1
+
+
+def test_save_removes_a_crashed_writers_temp_file(cache):
+    save_all(cache, "d", "v", {A: '{"x":1}'})
+    (path,) = [p for p in cache.path.parent.iterdir() if ".snap-" in p.name]
+    left = path.with_name(path.name + ".tmp-4242")
+    left.write_bytes(b"half a file")
+    assert cache.snapshot("d", "v").results == ('{"x":1}',)  # the temp file is not read
+    save_all(cache, "d", "v", {B: '{"x":2}'})
+    assert not left.exists()
+    assert hex_of(cache.snapshot("d", "v").digests) == sorted([A, B])

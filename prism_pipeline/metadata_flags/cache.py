@@ -30,22 +30,55 @@ cache only means recomputing them.
 Schema trade-off: the key repeats ``detector_id`` and ``version`` as text and the hash as
 64 hex characters, which is simple to inspect and join with the manual-review table; an
 integer (detector, version) id and 32-byte BLOB hashes would make the file ~40% smaller and
-warm reads ~2x faster (measured), at the price of a second table. At PRISM's size a warm
-read of 2 x 102k results takes ~0.15 s either way, so the simple form is kept.
+warm reads ~2x faster (measured), at the price of a second table. Warm reruns read the
+snapshots below instead, so the simple form is kept.
 
 A changed detector version invalidates only its own entries: rows of other versions are
 simply not read (:meth:`FlagCache.prune_versions` deletes them to reclaim space).
+
+Snapshots: a columnar copy of the rows, for warm reruns
+-------------------------------------------------------
+Reading 2 x 102k rows back from SQLite costs ~0.2 s, more than the whole rest of a warm
+rerun. So beside the database, each (detector_id, version) may have a *snapshot* file
+(``<db name>.snap-<16 hex>``, :class:`Snapshot`): the sorted 32-byte digests of a subset of
+its rows, one int32 result code per digest and the distinct result JSONs. It is loaded in
+one read (~4 MB for PRISM) and looked up with ``np.searchsorted``; only what it lacks is
+read from SQLite. SQLite stays the durable store: the runner commits computed chunks there
+first and rewrites the snapshot (temp file, fsync, ``os.replace``) once at the end of a run
+with the rows it lacked added, so a crash at any point leaves an older snapshot, which only
+means more rows read from SQLite next time.
+
+A snapshot may hold fewer rows than SQLite, never other ones. The database keeps a random
+*token* (table ``flag_cache_meta``) that triggers replace whenever a row is deleted or its
+result changes; a snapshot records the token it was built under and is ignored when it
+differs (so does a snapshot left beside a new, emptied database). A run records the token
+before its first read and writes its snapshot only if the token is still the same, checked
+under SQLite's write lock, which every deletion also holds, so a run cannot put back rows
+deleted while it ran.
+
+Privacy: :meth:`FlagCache.delete_hashes` rewrites every snapshot file without the deleted
+hashes (and deletes stale or unreadable ones and temp files left by a crash) inside the
+same transaction as the SQL ``DELETE``, before it commits: no file beside the database
+keeps a deleted hash, whether the transaction commits or not. Replaced files are rewritten
+whole (never patched), so no stale copy survives in them; the old file's disk blocks are
+freed like any deleted file's.
 
 No Dagster import.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from prism_pipeline.metadata_flags.detectors import encode_result
@@ -57,8 +90,22 @@ CREATE TABLE IF NOT EXISTS flag_cache (
     text_sha256 TEXT NOT NULL,
     result      TEXT NOT NULL,
     PRIMARY KEY (detector_id, version, text_sha256)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS flag_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS flag_cache_row_deleted AFTER DELETE ON flag_cache BEGIN
+    UPDATE flag_cache_meta SET value = lower(hex(randomblob(16))) WHERE name = 'token';
+END;
+CREATE TRIGGER IF NOT EXISTS flag_cache_row_updated AFTER UPDATE ON flag_cache BEGIN
+    UPDATE flag_cache_meta SET value = lower(hex(randomblob(16))) WHERE name = 'token';
+END;
 """
+_NEW_TOKEN = "INSERT OR IGNORE INTO flag_cache_meta (name, value) VALUES ('token', lower(hex(randomblob(16))))"
+# An unchanged result is not rewritten (no UPDATE, so no token change: snapshots stay valid).
+_UPSERT = (
+    "INSERT INTO flag_cache (detector_id, version, text_sha256, result) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (detector_id, version, text_sha256) DO UPDATE SET result = excluded.result "
+    "WHERE result IS NOT excluded.result"
+)
 # SQLite's default limit on bound parameters is 32,766 (>= 3.32); stay well below it.
 _BATCH = 5_000
 # From this many keys on, get_many scans the detector version's rows instead of IN lookups.
@@ -71,10 +118,170 @@ def _batches(items: list, size: int = _BATCH) -> Iterable[list]:
         yield items[start : start + size]
 
 
+def _is_hex64(h: object) -> bool:
+    return isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdefABCDEF" for c in h)
+
+
 def _check_hashes(hashes: list[str]) -> None:
     bad = [h for h in hashes if not (isinstance(h, str) and len(h) == 64)]
     if bad:
         raise ValueError(f"{len(bad)} keys are not 64-character sha256 hex digests (first: {bad[0]!r:.80})")
+
+
+# ---------------------------------------------------------------------------------------
+# Snapshots (module doc, "Snapshots")
+# ---------------------------------------------------------------------------------------
+DIGEST = np.dtype("S32")
+_MAGIC = b"PRISMSNP"
+_SNAP_INFIX = ".snap-"
+_TMP_INFIX = ".tmp-"
+
+
+def digests_of(hashes: Iterable[str]) -> np.ndarray:
+    """The 32-byte digests (``S32``) of 64-character hex hashes."""
+    return np.frombuffer(b"".join(bytes.fromhex(h) for h in hashes), dtype=DIGEST)
+
+
+def hex_of(digests: np.ndarray) -> list[str]:
+    """The 64-character hex form of each 32-byte digest."""
+    # From the raw buffer: numpy's ``S`` items drop trailing zero bytes when read one by one.
+    raw = np.ascontiguousarray(digests, dtype=DIGEST).tobytes()
+    return [raw[i : i + 32].hex() for i in range(0, len(raw), 32)]
+
+
+def _heads(digests: np.ndarray) -> np.ndarray:
+    """First 8 bytes of each digest as an integer, ordered like the digests themselves."""
+    return np.ascontiguousarray(digests).view(">u8")[::4].astype(np.uint64)
+
+
+def _words(digests: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 4)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Columnar copy of some of one (detector_id, version)'s rows (module doc, Snapshots).
+
+    ``digests``: sorted distinct sha256 digests (``S32``); ``codes``: per digest, the index
+    of its result in ``results`` (distinct stored JSON strings); ``token``: the store's
+    token when the rows were read.
+    """
+
+    detector_id: str
+    version: str
+    token: str
+    digests: np.ndarray = field(default_factory=lambda: np.empty(0, DIGEST))
+    codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    results: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def find(self, digests: np.ndarray) -> np.ndarray:
+        """Position of each digest in this snapshot, -1 where absent.
+
+        A binary search on the first 8 bytes (queries sorted first: ~4x faster than in random
+        order), then all 32 compared. Two stored digests sharing their first 8 bytes (odds
+        ~1e-9 at PRISM's size) can make the later one look absent, which costs a SQLite read,
+        never a wrong result.
+        """
+        digests = np.ascontiguousarray(digests, dtype=DIGEST)
+        if not len(self) or not len(digests):
+            return np.full(len(digests), -1, dtype=np.intp)
+        if "_columns" not in self.__dict__:  # built once per snapshot (frozen: set directly)
+            self.__dict__["_columns"] = (_heads(self.digests), np.ascontiguousarray(_words(self.digests).T))
+        heads, columns = self.__dict__["_columns"]
+        query = _heads(digests)
+        order = np.argsort(query)
+        pos = np.empty(len(digests), dtype=np.intp)
+        pos[order] = np.searchsorted(heads, query[order])
+        np.minimum(pos, len(self) - 1, out=pos)
+        words = _words(digests)
+        same = columns[0][pos] == words[:, 0]
+        for k in (1, 2, 3):
+            same &= columns[k][pos] == words[:, k]
+        return np.where(same, pos, -1)
+
+    def merged(self, digests: np.ndarray, results: Sequence[str]) -> Snapshot:
+        """This snapshot plus these rows (digest -> JSON result); rows already present are kept."""
+        digests = np.ascontiguousarray(digests, dtype=DIGEST)
+        if len(digests) != len(results):
+            raise ValueError(f"{len(digests)} digests for {len(results)} results")
+        index = {r: i for i, r in enumerate(self.results)}
+        codes = np.fromiter((index.setdefault(r, len(index)) for r in results), dtype=np.int32, count=len(results))
+        digests, first = np.unique(digests, return_index=True)  # sorted, the first of a repeated digest
+        codes = codes[first]
+        at = np.searchsorted(self.digests, digests)
+        new = np.ones(len(digests), dtype=bool)
+        if len(self):
+            new &= (at == len(self)) | (self.digests[np.minimum(at, len(self) - 1)] != digests)
+        return Snapshot(self.detector_id, self.version, self.token,
+                        np.insert(self.digests, at[new], digests[new]),
+                        np.insert(self.codes, at[new], codes[new]).astype(np.int32), tuple(index))
+
+    def without(self, digests: np.ndarray) -> Snapshot:
+        """This snapshot minus these digests, and minus results no remaining row has."""
+        keep = ~np.isin(self.digests, np.asarray(digests, dtype=DIGEST))
+        used, codes = np.unique(self.codes[keep], return_inverse=True)
+        return Snapshot(self.detector_id, self.version, self.token, self.digests[keep],
+                        codes.astype(np.int32).reshape(-1), tuple(self.results[i] for i in used))
+
+    def stamped(self, token: str) -> Snapshot:
+        return Snapshot(self.detector_id, self.version, token, self.digests, self.codes, self.results)
+
+
+def _encode_snapshot(snap: Snapshot) -> bytes:
+    """Magic, crc32 of the rest, header length, JSON header, zero padding to 8 bytes, then the
+    digests (32 bytes each), codes (int32), result lengths (int64, in characters) and the
+    results' characters (UTF-8). Results are not a JSON list in the header: a detector with
+    a distinct result per text (moderation scores) would make that a slow parse."""
+    header = json.dumps({"detector_id": snap.detector_id, "version": snap.version, "token": snap.token,
+                         "rows": len(snap), "results": len(snap.results)}, ensure_ascii=False).encode("utf-8")
+    parts = [struct.pack("<I", len(header)), header, b"\0" * (-(16 + len(header)) % 8),
+             snap.digests.tobytes(), snap.codes.astype("<i4").tobytes(), b"\0" * (4 * (len(snap) % 2)),
+             np.array([len(r) for r in snap.results], dtype="<i8").tobytes(),
+             "".join(snap.results).encode("utf-8", errors="surrogatepass")]
+    body = b"".join(parts)
+    return _MAGIC + struct.pack("<I", zlib.crc32(body)) + body
+
+
+def _decode_snapshot(data: bytes) -> Snapshot | None:
+    """The snapshot in these bytes, or None for anything unreadable (truncated, corrupt, foreign)."""
+    if len(data) < 16 or data[:8] != _MAGIC:
+        return None
+    crc, size = struct.unpack_from("<II", data, 8)
+    if zlib.crc32(memoryview(data)[12:]) != crc:
+        return None
+    try:
+        header = json.loads(data[16 : 16 + size])
+        n, m = int(header["rows"]), int(header["results"])
+        at = 16 + size + (-(16 + size) % 8)
+        digests = np.frombuffer(data, dtype=DIGEST, count=n, offset=at)
+        codes = np.frombuffer(data, dtype="<i4", count=n, offset=at + 32 * n).astype(np.int32)
+        at += 36 * n + 4 * (n % 2)
+        ends = np.cumsum(np.frombuffer(data, dtype="<i8", count=m, offset=at)).tolist()
+        chars = data[at + 8 * m :].decode("utf-8", errors="surrogatepass")
+        if (ends[-1] if m else 0) != len(chars) or (n and not (codes.min() >= 0 and codes.max() < m)):
+            return None
+        results = tuple(chars[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
+        return Snapshot(str(header["detector_id"]), str(header["version"]), str(header["token"]),
+                        digests, codes, results)
+    except (ValueError, KeyError, TypeError):  # numpy's short-buffer errors are ValueErrors too
+        return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: readers see the old file or the new one, never a mix."""
+    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class FlagCache:
@@ -97,7 +304,9 @@ class FlagCache:
         # every ~40 MB of WAL instead of every 4 MB halves the cost of a cold run's commits.
         self._conn.execute("PRAGMA cache_size=-65536")
         self._conn.execute("PRAGMA wal_autocheckpoint=10000")
-        self._conn.execute(_SCHEMA)
+        self._conn.executescript(_SCHEMA)
+        if self._conn.execute("SELECT 1 FROM flag_cache_meta WHERE name = 'token'").fetchone() is None:
+            self._conn.execute(_NEW_TOKEN)
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -154,6 +363,59 @@ class FlagCache:
         frame = pd.DataFrame(rows, columns=["text_sha256", "result"], dtype=object)
         return pd.Series(frame["result"].to_numpy(), index=pd.Index(frame["text_sha256"], dtype=object), dtype=object)
 
+    def token(self) -> str:
+        """The store's current token: it changes whenever a row is deleted or its result changes."""
+        return self._conn.execute("SELECT value FROM flag_cache_meta WHERE name = 'token'").fetchone()[0]
+
+    def snapshot(self, detector_id: str, version: str) -> Snapshot:
+        """The snapshot of this detector version's rows, or an empty one when there is none
+        valid; either way stamped with the current token, read first (module doc, Snapshots)."""
+        token = self.token()
+        try:
+            snap = _decode_snapshot(self._snapshot_path(detector_id, version).read_bytes())
+        except FileNotFoundError:
+            snap = None
+        if snap is None or (snap.detector_id, snap.version, snap.token) != (detector_id, version, token):
+            return Snapshot(detector_id, version, token)
+        return snap
+
+    def save_snapshot(self, snapshot: Snapshot) -> bool:
+        """Replace the file of this snapshot's detector version, unless the store's token has
+        changed since the snapshot's rows were read (then returns False and writes nothing)."""
+        path = self._snapshot_path(snapshot.detector_id, snapshot.version)
+        with self._transaction():  # the write lock: no deletion can commit in between
+            if self.token() != snapshot.token:
+                return False
+            for stale in self._snapshot_files(temps_of=path):  # left by a crashed writer
+                stale.unlink(missing_ok=True)
+            _write_atomically(path, _encode_snapshot(snapshot))
+        return True
+
+    def _snapshot_path(self, detector_id: str, version: str) -> Path:
+        # The name hides detector id and version (any characters); the header repeats them.
+        key = hashlib.sha256(json.dumps([detector_id, version]).encode("utf-8")).hexdigest()[:16]
+        return self.path.with_name(f"{self.path.name}{_SNAP_INFIX}{key}")
+
+    def _snapshot_files(self, temps_of: Path | None = None) -> list[Path]:
+        """Every snapshot and temp file beside the database, or only the temp files of one snapshot."""
+        prefix = f"{temps_of.name}{_TMP_INFIX}" if temps_of is not None else f"{self.path.name}{_SNAP_INFIX}"
+        return sorted(p for p in self.path.parent.iterdir() if p.name.startswith(prefix))
+
+    def _rewrite_snapshots(self, old_token: str, edit: Callable[[Snapshot], Snapshot | None]) -> None:
+        """Inside a deleting transaction: pass every valid snapshot through ``edit`` (None: drop
+        it) and restamp it with the new token; delete every other snapshot and temp file."""
+        new_token = self.token()
+        for path in self._snapshot_files():
+            try:
+                snap = None if _TMP_INFIX in path.name else _decode_snapshot(path.read_bytes())
+            except FileNotFoundError:  # removed by hand meanwhile
+                continue
+            kept = edit(snap) if snap is not None and snap.token == old_token else None
+            if kept is None:
+                path.unlink(missing_ok=True)
+            elif kept is not snap or new_token != old_token:
+                _write_atomically(path, _encode_snapshot(kept.stamped(new_token)))
+
     def stats(self) -> dict:
         """Row counts per (detector_id, version), total rows and the file size in bytes."""
         rows = self._conn.execute(
@@ -177,7 +439,9 @@ class FlagCache:
     ) -> int:
         """Store results (hash -> JSON-serialisable result) in one transaction; returns the count.
 
-        NaN/inf are rejected (``allow_nan=False``) so the store only ever holds valid JSON.
+        NaN/inf are rejected (``allow_nan=False``) so the store only ever holds valid JSON. A
+        stored result that differs is replaced, which changes the token (so every snapshot is
+        ignored until a run rewrites it).
         """
         pairs = items.items() if isinstance(items, Mapping) else items
         return self.put_many_json(detector_id, version, [(h, encode_result(r)) for h, r in pairs])
@@ -189,33 +453,45 @@ class FlagCache:
         rows = [(detector_id, version, h, latest[h]) for h in sorted(latest)]
         _check_hashes([r[2] for r in rows])
         with self._transaction():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO flag_cache (detector_id, version, text_sha256, result) VALUES (?, ?, ?, ?)",
-                rows,
-            )
+            self._conn.executemany(_UPSERT, rows)
         return len(rows)
 
     def delete_hashes(self, hashes: Iterable[str]) -> int:
         """Delete every detector's entries for these text hashes; returns rows deleted.
 
         For participant removal (SPEC §7.7): pass the hashes of texts that only removed
-        participants had, so no trace of their texts' results remains.
+        participants had, so no trace of their texts' results remains: the snapshot files
+        are rewritten without them before the deletion commits (module doc, Privacy). Freed
+        database pages still hold the rows until a ``VACUUM``.
         """
         wanted = list(dict.fromkeys(hashes))
+        gone = digests_of(h for h in wanted if _is_hex64(h))
+
+        def edit(snap: Snapshot) -> Snapshot:
+            kept = snap.without(gone)
+            return snap if len(kept) == len(snap) else kept
+
         deleted = 0
         with self._transaction():
+            old_token = self.token()
             for batch in _batches(wanted):
                 marks = ",".join("?" * len(batch))
                 cur = self._conn.execute(f"DELETE FROM flag_cache WHERE text_sha256 IN ({marks})", batch)
                 deleted += cur.rowcount
+            # Before COMMIT (module doc, Privacy): the files never hold more than the database.
+            self._rewrite_snapshots(old_token, edit)
         return deleted
 
     def prune_versions(self, detector_id: str, keep_version: str) -> int:
         """Delete this detector's entries of every version except ``keep_version``."""
         with self._transaction():
+            old_token = self.token()
             cur = self._conn.execute(
                 "DELETE FROM flag_cache WHERE detector_id = ? AND version != ?", (detector_id, keep_version)
             )
+            self._rewrite_snapshots(
+                old_token, lambda snap: None if snap.detector_id == detector_id and snap.version != keep_version
+                else snap)
         return cur.rowcount
 
     def merge_from(self, other: str | Path | FlagCache) -> int:
