@@ -23,6 +23,7 @@ from prism_pipeline.release.sensors import audit_report_sensor
 from prism_pipeline.removal import assets as removal_assets
 from prism_pipeline.resources import PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
+from prism_pipeline.sampling import checks as sampling_checks
 from prism_pipeline.sampling.resources import SamplingSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,8 @@ DEFAULT_DIRS = {
     "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
 }
 MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
-CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks, removal_assets]
+CHECK_MODULES = [input_checks, conversation_checks, sampling_checks, metadata_checks, release_checks,
+                 removal_assets]
 
 full_release_job = dg.define_asset_job(
     "full_release",

@@ -1,7 +1,8 @@
 """Pandera DataFrameModels: the single source of every column's rule.
 
-One model per table (SPEC §1.3–§1.6, §5, §7.5). They are used three ways, so a rule is
-written once:
+One model per table (SPEC §1.3–§1.6, §5, §7.5): the input files, the derived and released
+tables, and every intermediate asset (sampling, text instances and flags, manual review, removal).
+They are used three ways, so a rule is written once:
 
 * the readers in ``prism_pipeline.inputs.parse`` take each column's JSON type and
   nullability from here to reject wrong types line by line;
@@ -13,8 +14,12 @@ Tables are flat: nested JSON objects become ``parent.key`` columns. Families of 
 with one rule (the 19 use cases, the 9 slider values, …) are one regex field; the readers
 check the exact key set, so a regex cannot hide a missing key.
 
-Field metadata ``{"sensitive": True}`` marks free text and participant ids: their values
-are never copied into check results, logs or errors (only file, line and field are).
+Field metadata ``{"sensitive": True}`` marks free text, participant ids and hashes of either
+(the removal leak scan looks for text hashes): their values are never copied into check
+results, logs or errors (only file, line and field are).
+
+A zero-row frame is checked through :func:`typed_if_empty`: pandas types the columns of an
+empty frame as object, which says nothing about the values it does not have.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from prism_pipeline import codebook as cb
+from prism_pipeline.metadata_flags.text_instances import SORT_ID_OF_BLOCK
+from prism_pipeline.removal.requests import DATE_RE, REQUEST_ID_RE, SHA256_HEX_RE
+from prism_pipeline.sampling.census import COUNTRIES
 
 SENSITIVE = {"sensitive": True}
 _DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -36,6 +44,18 @@ _USECASE_FLAGS = r"^lm_usecases\.(?!other_text$).+$"
 _STATED_PREF_SLIDERS = r"^stated_prefs\.(?!other_text$).+$"
 _ORDER_USECASES = r"^order_lm_usecases\.(?!other$).+$"
 _ORDER_STATED_PREFS = r"^order_stated_prefs\.(?!other$).+$"
+_MODERATION_CATEGORIES = r"^moderation_flag\.categories\..+$"
+_MODERATION_SCORES = r"^moderation_flag\.category_scores\..+$"
+_SHA256 = rf"^{SHA256_HEX_RE.pattern}$"
+_ISO_DATE = rf"^{DATE_RE.pattern}$"
+_REQUEST_ID = rf"^{REQUEST_ID_RE.pattern}$"
+_PSEUDONYM = r"^[a-z][a-z0-9_-]{0,39}$"  # as manual_review's reviewer rule (test_schemas_extra)
+# Moderation backends (moderation/frozen.py, local.py, openai_backend.py BACKEND; the package
+# imports scikit-learn and the OpenAI SDK, too heavy here; test_schemas_extra asserts they agree).
+MODERATION_BACKENDS = ("frozen", "local", "openai")
+# The four files of a release (as in removal.footprint / release.assets; importing either here
+# would be circular, so test_schemas_extra asserts they agree).
+RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 
 
 def _nested(parent: str, keys: tuple[str, ...]) -> list[str]:
@@ -273,8 +293,8 @@ class MetadataSchema(pa.DataFrameModel):
                                           description="langid 1.1.6 label")
     en_flag: Series[bool] = pa.Field(description="language_flag == 'en'")
     moderation_flagged: Series[bool] = pa.Field(alias="moderation_flag.flagged")
-    moderation_categories: Series[bool] = pa.Field(alias=r"^moderation_flag\.categories\..+$", regex=True)
-    moderation_scores: Series[float] = pa.Field(alias=r"^moderation_flag\.category_scores\..+$", regex=True,
+    moderation_categories: Series[bool] = pa.Field(alias=_MODERATION_CATEGORIES, regex=True)
+    moderation_scores: Series[float] = pa.Field(alias=_MODERATION_SCORES, regex=True,
                                                 ge=0.0, le=1.0, description="Rounded to 2 dp (SPEC §2.2)")
 
     class Config:
@@ -289,6 +309,233 @@ class MetadataSchema(pa.DataFrameModel):
     def manual_flag_only_on_reviewed_human_hits(cls, df: pd.DataFrame) -> Series[bool]:
         reviewable = (df["column_id"] != "model_response") & df["pii_flag"]
         return df["pii_manual_flag"].isna() | reviewable
+
+
+# ---------------------------------------------------------------------------------------
+# Intermediate tables: every other asset's frame (SPEC §2-§4, §7.3, §7.5, §7.7), so each
+# asset shows its columns in the UI and has a schema check.
+# ---------------------------------------------------------------------------------------
+class CensusCellsSchema(pa.DataFrameModel):
+    """``census_cells`` (SPEC §4.1, §6): adults per country × age band × census ethnicity × sex,
+    one row per cell (unique on the four keys)."""
+
+    country: Series[str] = pa.Field(isin=COUNTRIES)
+    age_band: Series[str] = pa.Field(isin=cb.AGE_BANDS)
+    census_ethnicity: Series[str] = pa.Field(isin=cb.CENSUS_ETHNICITIES)
+    sex: Series[str] = pa.Field(isin=cb.CENSUS_SEXES)
+    population: Series[int] = pa.Field(ge=0, description="Adults in the cell")
+    share_of_adults: Series[float] = pa.Field(ge=0.0, le=1.0,
+                                              description="population / the country's adult total (a fraction)")
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ("country", "age_band", "census_ethnicity", "sex")
+
+    @pa.dataframe_check(description="share_of_adults == population / the country's summed population")
+    def share_follows_population(cls, df: pd.DataFrame) -> Series[bool]:
+        total = df.groupby("country")["population"].transform("sum")
+        return (df["population"] / total - df["share_of_adults"]).abs() < 1e-12
+
+
+class BalancedSubsetSchema(pa.DataFrameModel):
+    """``balanced_subset`` (SPEC §3.1): the recomputed flag per conversation, in file order."""
+
+    conversation_id: Series[str] = pa.Field(unique=True, str_matches=r"^c\d+$", metadata=SENSITIVE)
+    included_in_balanced_subset: Series[bool]
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class _RepSampleSchema(pa.DataFrameModel):
+    """One row per survey participant, in file order, and the country's REP flag."""
+
+    user_id: Series[str] = pa.Field(unique=True, str_matches=r"^user\d+$", metadata=SENSITIVE)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class UkRepSampleSchema(_RepSampleSchema):
+    """``uk_rep_sample`` (SPEC §4.2-§4.3)."""
+
+    included_in_UK_REP: Series[bool]
+
+
+class UsRepSampleSchema(_RepSampleSchema):
+    """``us_rep_sample`` (SPEC §4.2-§4.3)."""
+
+    included_in_US_REP: Series[bool]
+
+
+class CensusWeightsSchema(pa.DataFrameModel):
+    """``census_weights`` (SPEC §7.5, ``sampling/weights.py``): one row per UK/US pool participant."""
+
+    user_id: Series[str] = pa.Field(unique=True, str_matches=r"^user\d+$", metadata=SENSITIVE)
+    country: Series[str] = pa.Field(isin=COUNTRIES)
+    age_band: Series[str] = pa.Field(isin=cb.AGE_BANDS)
+    census_ethnicity: Series[str] = pa.Field(isin=cb.CENSUS_ETHNICITIES)
+    sex: Series[str] = pa.Field(isin=cb.CENSUS_SEXES)
+    weight: Series[float] = pa.Field(ge=0.0, nullable=True,
+                                     description="Census share / pool share of the cell, mean 1 per country; "
+                                                 "null without a census cell")
+
+    class Config:
+        strict = True
+        coerce = False
+
+    @pa.dataframe_check(description="within each country the non-null weights sum to their count (mean 1)")
+    def weights_mean_one(cls, df: pd.DataFrame) -> Series[bool]:
+        by_country = df.groupby("country")["weight"]
+        return (by_country.transform("sum") - by_country.transform("count")).abs() < 1e-9 * (1 + len(df))
+
+
+_TEXT_ID_COLUMNS = {"user_id": r"^user\d+$", "conversation_id": r"^c\d+$", "interaction_id": r"^int\d+$",
+                    "utterance_id": r"^ut\d+$"}
+
+
+class TextInstancesSchema(pa.DataFrameModel):
+    """``text_instances`` (SPEC §2.1): one row per text instance, in canonical order."""
+
+    column_id: Series[str] = pa.Field(isin=cb.TEXT_COLUMN_IDS)
+    user_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["user_id"], metadata=SENSITIVE)
+    conversation_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["conversation_id"], nullable=True,
+                                            metadata=SENSITIVE)
+    interaction_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["interaction_id"], nullable=True,
+                                           metadata=SENSITIVE)
+    utterance_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["utterance_id"], nullable=True,
+                                         metadata=SENSITIVE)
+    text: Series[str] = pa.Field(nullable=True, metadata=SENSITIVE, description="The text as released")
+
+    class Config:
+        strict = True
+        coerce = False
+
+    @pa.dataframe_check(description="each block carries exactly its ids (SPEC §2.1): user_id; + conversation_id "
+                                    "from open_feedback; + interaction_id from user_prompt; + utterance_id for "
+                                    "model_response")
+    def ids_follow_block(cls, df: pd.DataFrame) -> Series[bool]:
+        ids = list(_TEXT_ID_COLUMNS)
+        carried = df["column_id"].map({block: ids.index(sort_id) + 1
+                                       for block, (sort_id, _) in SORT_ID_OF_BLOCK.items()})
+        expected = np.arange(len(ids)) < carried.to_numpy(dtype="float64")[:, None]
+        return pd.Series((df[ids].notna().to_numpy() == expected).all(axis=1), index=df.index)
+
+
+class TextFlagsSchema(pa.DataFrameModel):
+    """``text_flags`` (SPEC §2.2, §7.3): the flags of each text instance (same rows and order),
+    with the moderation result's provenance."""
+
+    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, nullable=True, metadata=SENSITIVE,
+                                        description="sha256 of the text's UTF-8 bytes; null for a null text")
+    language_flag: Series[str] = pa.Field(str_matches=r"^[a-z]{2,3}$", nullable=True,
+                                          description="langid 1.1.6 label")
+    pii_flag: Series[bool] = pa.Field(description="scrubadub 2.0.1 default cleaning changes the text")
+    moderation_flagged: Series[bool] = pa.Field(alias="moderation_flag.flagged")
+    moderation_categories: Series[bool] = pa.Field(alias=_MODERATION_CATEGORIES, regex=True)
+    moderation_scores: Series[float] = pa.Field(alias=_MODERATION_SCORES, regex=True, ge=0.0, le=1.0,
+                                                description="Rounded to 2 dp (SPEC §2.2)")
+    moderation_backend: Series[str] = pa.Field(isin=MODERATION_BACKENDS,
+                                               description="frozen = the published result (SPEC §7.3)")
+    moderation_model: Series[str] = pa.Field(str_length={"min_value": 1}, description="Model id behind the result")
+
+    class Config:
+        strict = True
+        coerce = False
+
+    @pa.dataframe_check(description="a null text (null text_sha256) has a null language_flag and pii_flag False")
+    def null_text_has_no_flags(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["text_sha256"].notna() | (df["language_flag"].isna() & ~df["pii_flag"])
+
+
+class PiiManualReviewSchema(pa.DataFrameModel):
+    """``pii_manual_review`` (SPEC §2.3, ``metadata_flags/manual_review.py``): one verdict per
+    (column_id, text_sha256)."""
+
+    column_id: Series[str] = pa.Field(isin=cb.HUMAN_TEXT_COLUMN_IDS)
+    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, metadata=SENSITIVE,
+                                        description="sha256 of the reviewed text; never the text")
+    verdict: Series[bool] = pa.Field(description="True = real PII, False = a false alarm")
+    reviewed_on: Series[str] = pa.Field(str_matches=_ISO_DATE)
+    reviewer: Series[str] = pa.Field(str_matches=_PSEUDONYM, description="A pseudonym")
+    note: Series[str] = pa.Field(metadata=SENSITIVE, description="Free text, may be empty")
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ("column_id", "text_sha256")
+
+
+class PublishedModerationSchema(pa.DataFrameModel):
+    """``published_moderation`` (SPEC §7.3, ``moderation/frozen.py``): the published
+    ``moderation_flag`` per metadata.jsonl key. The asset is a frame without columns when there
+    is no published file (the check passes on it)."""
+
+    column_id: Series[str] = pa.Field(isin=cb.TEXT_COLUMN_IDS)
+    user_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["user_id"], metadata=SENSITIVE)
+    conversation_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["conversation_id"], nullable=True,
+                                            metadata=SENSITIVE)
+    interaction_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["interaction_id"], nullable=True,
+                                           metadata=SENSITIVE)
+    utterance_id: Series[str] = pa.Field(str_matches=_TEXT_ID_COLUMNS["utterance_id"], nullable=True,
+                                         metadata=SENSITIVE)
+    moderation_flagged: Series[bool] = pa.Field(alias="moderation_flag.flagged")
+    moderation_categories: Series[bool] = pa.Field(alias=_MODERATION_CATEGORIES, regex=True)
+    moderation_scores: Series[float] = pa.Field(alias=_MODERATION_SCORES, regex=True, ge=0.0, le=1.0,
+                                                description="As published (2 dp)")
+    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, nullable=True, required=False, metadata=SENSITIVE,
+                                        description="Only when pinned to its texts (frozen.pin_frozen_to_texts)")
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ("column_id", "user_id", "conversation_id", "interaction_id", "utterance_id")
+
+
+class RemovalRequestsSchema(pa.DataFrameModel):
+    """``removal_requests`` (codebook §3.4, SPEC §7.7, ``removal/requests.py``): salted hashes only."""
+
+    request_id: Series[str] = pa.Field(unique=True, str_matches=_REQUEST_ID)
+    user_hash: Series[str] = pa.Field(unique=True, str_matches=_SHA256, metadata=SENSITIVE,
+                                      description="sha256(salt + user_id), never the id")
+    received: Series[str] = pa.Field(str_matches=_ISO_DATE, description="ISO date")
+    note: Series[str] = pa.Field(metadata=SENSITIVE, description="Free text, may be empty")
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class ErasureSchema(pa.DataFrameModel):
+    """``erasure`` (SPEC §7.7): release rows removed per request and file, for the ledger."""
+
+    request_id: Series[str] = pa.Field(str_matches=_REQUEST_ID)
+    file: Series[str] = pa.Field(isin=RELEASE_FILES)
+    rows: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ("request_id", "file")
+
+
+def typed_if_empty(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``, or when it has no rows, ``frame`` with each column cast to the model's dtype.
+
+    pandas gives the columns of an empty constructor or of an empty selection the object dtype
+    (``erasure`` without requests, ``census_weights`` of an empty pool): with no values there is
+    nothing of the wrong type, and a strict dtype check would fail on nothing. Column names are
+    still checked."""
+    if len(frame) or frame.columns.empty:
+        return frame
+    dtypes = {}
+    for name, column in model.to_schema().columns.items():
+        names = [c for c in frame.columns if re.match(name, c)] if column.regex else [name] * (name in frame.columns)
+        dtypes.update(dict.fromkeys(names, column.dtype.type))
+    return frame.astype(dtypes)
 
 
 def _is_permutation(positions: pd.DataFrame) -> pd.Series:

@@ -110,6 +110,7 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
     code_version="1",
     description="A published utterances.jsonl (SPEC §1.5) when the raw dir holds one, else an empty frame; "
                 "only used to compare against the derived `utterances` table.",
+    metadata={"dagster/column_schema": table_schema(schemas.UtterancesSchema)},
 )
 def utterances_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     path = prism_paths.raw / parse.UTTERANCES.file_name

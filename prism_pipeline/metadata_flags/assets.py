@@ -31,6 +31,7 @@ OWNERS = ["team:prism-data"]
     group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1", deps=["erasure"],
     description="Versioned manual PII review (SPEC §2.3): (column_id, sha256 of the text) → verdict, reviewer, "
                 "date. Keyed by the text's hash so a review follows its text and never stores it.",
+    metadata={"dagster/column_schema": table_schema(schemas.PiiManualReviewSchema)},
 )
 def pii_manual_review(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
     path = prism_paths.reference / "pii_manual_review.csv"
@@ -42,6 +43,7 @@ def pii_manual_review(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
     group_name="inputs", owners=OWNERS, kinds={"pandas", "jsonl"}, code_version="1",
     description="The published moderation_flag results (SPEC §7.3 'frozen reference inputs') from a metadata.jsonl "
                 "in the raw dir, when present and FlagSettings.use_frozen_moderation is on; else empty.",
+    metadata={"dagster/column_schema": table_schema(schemas.PublishedModerationSchema)},
 )
 def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings,
                          removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -58,6 +60,7 @@ def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings,
     description="Every text instance of the release (SPEC §2.1): system_string, self_description, open_feedback, "
                 "user_prompt (one per interaction), model_response, with their ids, in canonical order (block, "
                 "then numeric id order).",
+    metadata={"dagster/column_schema": table_schema(schemas.TextInstancesSchema)},
 )
 def text_instances(survey_input: pd.DataFrame, conversations_input: pd.DataFrame,
                    utterances: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -153,6 +156,7 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
     description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
                 "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
                 "backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR.",
+    metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
 )
 def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame) -> pd.DataFrame:
     shards = plan_flag_shards()

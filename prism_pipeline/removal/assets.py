@@ -22,6 +22,7 @@ import re
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline import schemas
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
 from prism_pipeline.metadata_flags.cache import FlagCache
 from prism_pipeline.removal import ledger
@@ -30,6 +31,7 @@ from prism_pipeline.removal.registry import REGISTRY_FILENAME
 from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
 from prism_pipeline.removal.scan import count_in_bytes, scan_paths
 from prism_pipeline.resources import PrismPaths
+from prism_pipeline.validation import schema_check_result, table_schema
 
 GROUP = "removal"
 OWNERS = ["team:prism-data"]
@@ -40,6 +42,7 @@ LEDGER_FILENAME = "removal_ledger.jsonl"
     group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1",
     description="Removal requests (codebook §3.4, SPEC §7.7): request id, salted hash of the participant's id, "
                 "date received, note. Applied as the first filter of every input asset.",
+    metadata={"dagster/column_schema": table_schema(schemas.RemovalRequestsSchema)},
 )
 def removal_requests(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
     requests = load_requests(prism_paths.state / REQUESTS_FILENAME)
@@ -62,9 +65,10 @@ def removed_users(prism_paths: PrismPaths, requests: pd.DataFrame, user_ids: pd.
 
 @dg.asset(
     group_name=GROUP, owners=OWNERS, kinds={"sqlite"}, code_version="1",
-    description="Erase what only removed participants had from the private state: flag-cache entries and manual "
-                "PII reviews of their texts (then VACUUM, so no freed page keeps them). Output: rows removed per "
-                "request and release file, for the ledger. No ids.",
+    description="Erase what only removed participants had from the private state (SPEC §7.7): flag-cache entries "
+                "and manual PII reviews of their texts (then VACUUM, so no freed page keeps them). Output: rows "
+                "removed per request and release file, for the ledger. No ids.",
+    metadata={"dagster/column_schema": table_schema(schemas.ErasureSchema)},
 )
 def erasure(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     if removal_requests.empty:
@@ -83,6 +87,22 @@ def erasure(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Outpu
                          for file, n in files.items()], columns=["request_id", "file", "rows"])
     return dg.Output(rows, metadata={"requests": len(removal_requests), "cache_entries_deleted": deleted,
                                      "reviews_deleted": reviews, "dagster/row_count": len(rows)})
+
+
+@dg.asset_check(asset="removal_requests",
+                description="schemas.RemovalRequestsSchema: unique rr-NNNN ids, unique salted hashes, ISO dates. "
+                            "Non-blocking: load_requests already rejects a malformed file.")
+def removal_requests_schema(removal_requests: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.RemovalRequestsSchema,
+                               schemas.typed_if_empty(schemas.RemovalRequestsSchema, removal_requests),
+                               REQUESTS_FILENAME)
+
+
+@dg.asset_check(asset="erasure",
+                description="schemas.ErasureSchema: rows >= 0 per (request, release file). Non-blocking.")
+def erasure_schema(erasure: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.ErasureSchema, schemas.typed_if_empty(schemas.ErasureSchema, erasure),
+                               "erasure")
 
 
 @dg.asset_check(

@@ -11,11 +11,13 @@ import json
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline import schemas
 from prism_pipeline.atomic import atomic_write_text
 from prism_pipeline.release.writer import sha256_file
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling import balanced, census, qa, rep, weights
 from prism_pipeline.sampling.resources import SamplingSettings
+from prism_pipeline.validation import table_schema
 
 GROUP = "sampling"
 OWNERS = ["team:prism-data"]
@@ -34,6 +36,7 @@ def _conversations(conversations_input: pd.DataFrame) -> pd.DataFrame:
     description="Census cells (SPEC §4.1, §6): adults per country × age band × census ethnicity × sex and their "
                 "share of the national adult total, parsed from the ONS 2021 and ACS 2022 files in "
                 "data/reference/census after checking their sha256 against MANIFEST.csv.",
+    metadata={"dagster/column_schema": table_schema(schemas.CensusCellsSchema)},
 )
 def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
     cells = census.load_census_cells(prism_paths.reference / "census", us_mode=sampling_settings.us_census_mode)
@@ -51,6 +54,7 @@ def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -
     group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
     description="included_in_balanced_subset per conversation (SPEC §3.1): users with all three conversation "
                 "types; per (user, type) m conversations drawn by a fresh RandomState(seed) over file order.",
+    metadata={"dagster/column_schema": table_schema(schemas.BalancedSubsetSchema)},
 )
 def balanced_subset(conversations_input: pd.DataFrame,
                     sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
@@ -78,6 +82,9 @@ def balanced_user_flags(survey_input: pd.DataFrame, conversations_input: pd.Data
     return balanced.balanced_user_flags(survey_input["user_id"].reset_index(drop=True), conversations, flags)
 
 
+REP_SCHEMAS = {"UK": schemas.UkRepSampleSchema, "US": schemas.UsRepSampleSchema}
+
+
 def _rep_asset(country: str):
     name = f"{country.lower()}_rep_sample"
     flag = f"included_in_{country}_REP"
@@ -88,6 +95,7 @@ def _rep_asset(country: str):
                     f"'{country.lower()}', binary gender, a census cell; quota floor(share × N) + 1 per cell; "
                     "reference mode draws RandomState(seed) per cell over file order, stable mode ranks by a "
                     "keyed hash of (seed, user_id). Metadata: per-cell census vs sample table and chart.",
+        metadata={"dagster/column_schema": table_schema(REP_SCHEMAS[country])},
     )
     def _asset(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
                census_cells: pd.DataFrame, sampling_settings: SamplingSettings, prism_paths: PrismPaths,
@@ -150,6 +158,7 @@ us_rep_sample = _rep_asset("US")
     description="Post-stratification cell weights (beyond the reference, SPEC §7.5): for every UK/US pool "
                 "participant, census share of the cell / pool share of the cell, normalised to mean 1, so an "
                 "analyst can weight the whole pool instead of discarding it.",
+    metadata={"dagster/column_schema": table_schema(schemas.CensusWeightsSchema)},
 )
 def census_weights(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
                    census_cells: pd.DataFrame) -> dg.Output[pd.DataFrame]:
