@@ -24,9 +24,10 @@ def assemble_flags(basic: pd.DataFrame, moderated: pd.DataFrame, frozen: pd.Seri
     None) per text. All share the text instances' index.
     """
     results = frozen.copy()
-    backend_rows = moderated[list(_RESULT_KEYS)]
-    fresh = [dict(zip(_RESULT_KEYS, row)) for row in zip(*(backend_rows[k].tolist() for k in _RESULT_KEYS))]
-    results.loc[moderated.index] = pd.Series(fresh, index=moderated.index, dtype=object)
+    if len(moderated):  # empty when the published (frozen) results cover every text
+        backend_rows = moderated[list(_RESULT_KEYS)]
+        fresh = [dict(zip(_RESULT_KEYS, row)) for row in zip(*(backend_rows[k].tolist() for k in _RESULT_KEYS))]
+        results.loc[moderated.index] = pd.Series(fresh, index=moderated.index, dtype=object)
     if results.isna().any():
         raise LookupError(f"{int(results.isna().sum())} texts have no moderation result")
     moderation = results_to_frame(results.tolist()).set_axis(basic.index)
