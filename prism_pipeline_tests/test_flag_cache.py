@@ -7,7 +7,12 @@ import sqlite3
 
 import pytest
 
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache, digests_of, hex_of
+from prism_pipeline.metadata_flags.cache import (
+    DEFAULT_FILENAME,
+    FlagCache,
+    digests_of,
+    hex_of,
+)
 from prism_pipeline.removal.footprint import compact_sqlite
 from prism_pipeline.removal.scan import scan_paths
 
@@ -234,10 +239,11 @@ def test_delete_hashes_leaves_no_byte_of_them_beside_the_database(tmp_path):
         cache.put_many("langid", "v1", {A: {"language_flag": "xx"}, B: {"language_flag": "en"},
                                         C: {"language_flag": "en"}})
         cache.put_many("scrubadub", "v1", {A: {"pii_flag": False}, B: {"pii_flag": True}})
-        save_all(cache, "langid", "v1", {A: '{"language_flag":"xx"}', B: '{"language_flag":"en"}',
-                                         C: '{"language_flag":"en"}'})
+        save_all(cache, "langid", "v1", {B: '{"language_flag":"en"}', C: '{"language_flag":"en"}'})
+        assert cache.extend_snapshot(cache.snapshot("langid", "v1"), digests_of([A]), ['{"language_flag":"xx"}'])
         save_all(cache, "scrubadub", "v1", {A: '{"pii_flag":false}', B: '{"pii_flag":true}'})
-        kept = snapshot_files(state)
+        kept = [name for name in snapshot_files(state) if not name.endswith(".delta")]  # langid's delta had only A
+        assert len(kept) == 2 and len(snapshot_files(state)) == 3
         # a crashed writer's temp file, and a snapshot nobody can read
         (state / f"{DEFAULT_FILENAME}.snap-0123456789abcdef.tmp-999").write_bytes(digests_of([A]).tobytes())
         (state / f"{DEFAULT_FILENAME}.snap-fedcba9876543210").write_bytes(b"PRISMSNP" + digests_of([A]).tobytes())
@@ -276,3 +282,37 @@ def test_save_removes_a_crashed_writers_temp_file(cache):
     save_all(cache, "d", "v", {B: '{"x":2}'})
     assert not left.exists()
     assert hex_of(cache.snapshot("d", "v").digests) == sorted([A, B])
+
+
+def test_small_additions_go_to_the_delta_file(cache):
+    rows = {h(str(i)): f'{{"i":{i % 3}}}' for i in range(40_000)}
+    save_all(cache, "d", "v", rows)
+    (base,) = [p for p in cache.path.parent.iterdir() if ".snap-" in p.name]
+    before = base.read_bytes()
+    assert cache.extend_snapshot(cache.snapshot("d", "v"), digests_of([A, B]), ['{"i":7}', '{"i":0}']) is True
+    assert base.read_bytes() == before  # the big file is not rewritten
+    assert snapshot_files(cache.path.parent) == [base.name, base.name + ".delta"]
+    snap = cache.snapshot("d", "v")
+    assert len(snap) == 40_002
+    assert [snap.results[c] for c in snap.codes[snap.find(digests_of([A, B, h("7")]))]] == [
+        '{"i":7}', '{"i":0}', '{"i":1}']
+    # past max(4,096 rows, 1/8 of the snapshot), everything is one file again
+    more = [h(f"more {i}") for i in range(5_000)]
+    assert cache.extend_snapshot(snap, digests_of(more), ['{"i":1}'] * 5_000) is True
+    assert snapshot_files(cache.path.parent) == [base.name]
+    snap = cache.snapshot("d", "v")
+    assert len(snap) == 45_002 and (snap.find(digests_of([A, more[-1]])) >= 0).all()
+    with FlagCache(cache.path) as other:
+        other.put_many("d", "v", {A: {"i": 7}})
+        other.put_many("d", "v", {A: {"i": 8}})  # a changed result: no extension on the old token
+    assert cache.extend_snapshot(snap, digests_of([C]), ['{"i":2}']) is False
+    assert snapshot_files(cache.path.parent) == [base.name]
+
+
+def test_digests_sharing_their_first_8_bytes(cache):
+    x1, x2, x3 = "11" * 8 + "aa" * 24, "11" * 8 + "bb" * 24, "22" * 32
+    snap = cache.snapshot("d", "v").merged(digests_of([x1, x2, x3]), ["1", "2", "3"])
+    # binary search finds the first of the two; the second looks absent (the runner then reads
+    # it from SQLite) and adding it again does not duplicate it
+    assert snap.find(digests_of([x1, x2, x3, "11" * 8 + "cc" * 24])).tolist() == [0, -1, 2, -1]
+    assert len(snap.merged(digests_of([x2]), ["2"])) == 3

@@ -42,11 +42,14 @@ Reading 2 x 102k rows back from SQLite costs ~0.2 s, more than the whole rest of
 rerun. So beside the database, each (detector_id, version) may have a *snapshot* file
 (``<db name>.snap-<16 hex>``, :class:`Snapshot`): the sorted 32-byte digests of a subset of
 its rows, one int32 result code per digest and the distinct result JSONs. It is loaded in
-one read (~4 MB for PRISM) and looked up with ``np.searchsorted``; only what it lacks is
-read from SQLite. SQLite stays the durable store: the runner commits computed chunks there
-first and rewrites the snapshot (temp file, fsync, ``os.replace``) once at the end of a run
-with the rows it lacked added, so a crash at any point leaves an older snapshot, which only
-means more rows read from SQLite next time.
+one read (~4 MB for PRISM) and looked up with numpy (a hash table on the digests' first 8
+bytes, then all 32 compared); only what it lacks is read from SQLite. SQLite stays the
+durable store: the runner commits computed chunks there first and, once at the end of a
+run, adds the rows the snapshot lacked (:meth:`FlagCache.extend_snapshot`): few rows go to
+a small *delta* file beside it (``.delta``), more rewrite the snapshot whole. Every file is
+written to a temp file, fsynced and renamed over the old one, and carries a crc32, so a
+crash at any point leaves older or unreadable (ignored) files, which only means more rows
+read from SQLite next time.
 
 A snapshot may hold fewer rows than SQLite, never other ones. The database keeps a random
 *token* (table ``flag_cache_meta``) that triggers replace whenever a row is deleted or its
@@ -56,7 +59,7 @@ before its first read and writes its snapshot only if the token is still the sam
 under SQLite's write lock, which every deletion also holds, so a run cannot put back rows
 deleted while it ran.
 
-Privacy: :meth:`FlagCache.delete_hashes` rewrites every snapshot file without the deleted
+Privacy: :meth:`FlagCache.delete_hashes` rewrites every snapshot and delta file without the deleted
 hashes (and deletes stale or unreadable ones and temp files left by a crash) inside the
 same transaction as the SQL ``DELETE``, before it commits: no file beside the database
 keeps a deleted hash, whether the transaction commits or not. Replaced files are rewritten
@@ -134,7 +137,9 @@ def _check_hashes(hashes: list[str]) -> None:
 DIGEST = np.dtype("S32")
 _MAGIC = b"PRISMSNP"
 _SNAP_INFIX = ".snap-"
+_DELTA_SUFFIX = ".delta"
 _TMP_INFIX = ".tmp-"
+_DELTA_ROWS = 4096
 
 
 def digests_of(hashes: Iterable[str]) -> np.ndarray:
@@ -180,27 +185,31 @@ class Snapshot:
     def find(self, digests: np.ndarray) -> np.ndarray:
         """Position of each digest in this snapshot, -1 where absent.
 
-        A binary search on the first 8 bytes (queries sorted first: ~4x faster than in random
-        order), then all 32 compared. Two stored digests sharing their first 8 bytes (odds
-        ~1e-9 at PRISM's size) can make the later one look absent, which costs a SQLite read,
-        never a wrong result.
+        The first 8 bytes are looked up in a hash table (or, should two stored digests share
+        them, odds ~1e-9 at PRISM's size, by binary search, which then finds the first of the
+        two: the other one costs a SQLite read, never a wrong result); all 32 are then compared.
         """
         digests = np.ascontiguousarray(digests, dtype=DIGEST)
         if not len(self) or not len(digests):
             return np.full(len(digests), -1, dtype=np.intp)
-        if "_columns" not in self.__dict__:  # built once per snapshot (frozen: set directly)
-            self.__dict__["_columns"] = (_heads(self.digests), np.ascontiguousarray(_words(self.digests).T))
-        heads, columns = self.__dict__["_columns"]
+        if "_lookup" not in self.__dict__:  # built once per snapshot (frozen: set directly)
+            heads = _heads(self.digests)
+            unique = bool((heads[1:] != heads[:-1]).all())
+            self.__dict__["_lookup"] = (pd.Index(heads) if unique else heads, np.ascontiguousarray(_words(self.digests).T))
+        table, columns = self.__dict__["_lookup"]
         query = _heads(digests)
-        order = np.argsort(query)
-        pos = np.empty(len(digests), dtype=np.intp)
-        pos[order] = np.searchsorted(heads, query[order])
-        np.minimum(pos, len(self) - 1, out=pos)
+        if isinstance(table, pd.Index):
+            pos = table.get_indexer(query)
+        else:
+            order = np.argsort(query)
+            pos = np.empty(len(digests), dtype=np.intp)
+            pos[order] = np.searchsorted(table, query[order])
+            np.minimum(pos, len(self) - 1, out=pos)
         words = _words(digests)
-        same = columns[0][pos] == words[:, 0]
+        same = columns[0][pos] == words[:, 0]  # pos -1 (absent) reads the last row: compared, rejected
         for k in (1, 2, 3):
             same &= columns[k][pos] == words[:, k]
-        return np.where(same, pos, -1)
+        return np.where(same & (pos >= 0), pos, -1)
 
     def merged(self, digests: np.ndarray, results: Sequence[str]) -> Snapshot:
         """This snapshot plus these rows (digest -> JSON result); rows already present are kept."""
@@ -225,6 +234,10 @@ class Snapshot:
         used, codes = np.unique(self.codes[keep], return_inverse=True)
         return Snapshot(self.detector_id, self.version, self.token, self.digests[keep],
                         codes.astype(np.int32).reshape(-1), tuple(self.results[i] for i in used))
+
+    def row_results(self) -> list[str]:
+        """The JSON result of each row, in digest order."""
+        return [self.results[c] for c in self.codes.tolist()]
 
     def stamped(self, token: str) -> Snapshot:
         return Snapshot(self.detector_id, self.version, token, self.digests, self.codes, self.results)
@@ -268,6 +281,10 @@ def _decode_snapshot(data: bytes) -> Snapshot | None:
                         digests, codes, results)
     except (ValueError, KeyError, TypeError):  # numpy's short-buffer errors are ValueErrors too
         return None
+
+
+def _delta_path(path: Path) -> Path:
+    return path.with_name(path.name + _DELTA_SUFFIX)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -368,28 +385,62 @@ class FlagCache:
         return self._conn.execute("SELECT value FROM flag_cache_meta WHERE name = 'token'").fetchone()[0]
 
     def snapshot(self, detector_id: str, version: str) -> Snapshot:
-        """The snapshot of this detector version's rows, or an empty one when there is none
-        valid; either way stamped with the current token, read first (module doc, Snapshots)."""
+        """The snapshot of this detector version's rows (its file and delta file together), or
+        an empty one when there is none valid; either way stamped with the current token,
+        read first (module doc, Snapshots)."""
         token = self.token()
-        try:
-            snap = _decode_snapshot(self._snapshot_path(detector_id, version).read_bytes())
-        except FileNotFoundError:
-            snap = None
-        if snap is None or (snap.detector_id, snap.version, snap.token) != (detector_id, version, token):
-            return Snapshot(detector_id, version, token)
-        return snap
+        path = self._snapshot_path(detector_id, version)
+        snap = self._read_valid(path, detector_id, version, token) or Snapshot(detector_id, version, token)
+        delta = self._read_valid(_delta_path(path), detector_id, version, token)
+        return snap.merged(delta.digests, delta.row_results()) if delta is not None and len(delta) else snap
 
     def save_snapshot(self, snapshot: Snapshot) -> bool:
-        """Replace the file of this snapshot's detector version, unless the store's token has
-        changed since the snapshot's rows were read (then returns False and writes nothing)."""
+        """Write this snapshot as its detector version's whole snapshot (file replaced, delta
+        file removed), unless the store's token has changed since the snapshot's rows were
+        read: then return False and write nothing."""
         path = self._snapshot_path(snapshot.detector_id, snapshot.version)
         with self._transaction():  # the write lock: no deletion can commit in between
             if self.token() != snapshot.token:
                 return False
-            for stale in self._snapshot_files(temps_of=path):  # left by a crashed writer
-                stale.unlink(missing_ok=True)
-            _write_atomically(path, _encode_snapshot(snapshot))
+            self._write_snapshot(path, snapshot)
         return True
+
+    def extend_snapshot(self, snapshot: Snapshot, digests: np.ndarray, results: Sequence[str]) -> bool:
+        """Add rows (digest -> stored JSON) that ``snapshot``, as read by :meth:`snapshot`,
+        lacked; False (nothing written) if the token has changed since it was read.
+
+        Few rows go to the small delta file, rewritten whole; once the delta would exceed
+        max(4,096 rows, 1/8 of the snapshot) everything is written as one file again. So a
+        rerun after a small change writes kilobytes, not the whole snapshot."""
+        path = self._snapshot_path(snapshot.detector_id, snapshot.version)
+        with self._transaction():
+            if self.token() != snapshot.token:
+                return False
+            delta = self._read_valid(_delta_path(path), snapshot.detector_id, snapshot.version, snapshot.token)
+            delta = (delta or Snapshot(snapshot.detector_id, snapshot.version, snapshot.token)).merged(digests, results)
+            if len(delta) <= max(_DELTA_ROWS, len(snapshot) // 8):
+                self._write_snapshot(_delta_path(path), delta)
+            else:
+                self._write_snapshot(path, snapshot.merged(delta.digests, delta.row_results()))
+        return True
+
+    def _read_valid(self, path: Path, detector_id: str, version: str, token: str) -> Snapshot | None:
+        try:
+            snap = _decode_snapshot(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        if snap is None or (snap.detector_id, snap.version, snap.token) != (detector_id, version, token):
+            return None
+        return snap
+
+    def _write_snapshot(self, path: Path, snapshot: Snapshot) -> None:
+        """Under the write lock: replace a snapshot or delta file (a whole snapshot also drops
+        the delta file it absorbs), removing temp files a crashed writer left."""
+        for stale in self._snapshot_files(temps_of=path):
+            stale.unlink(missing_ok=True)
+        _write_atomically(path, _encode_snapshot(snapshot))
+        if not path.name.endswith(_DELTA_SUFFIX):
+            _delta_path(path).unlink(missing_ok=True)
 
     def _snapshot_path(self, detector_id: str, version: str) -> Path:
         # The name hides detector id and version (any characters); the header repeats them.
@@ -411,7 +462,7 @@ class FlagCache:
             except FileNotFoundError:  # removed by hand meanwhile
                 continue
             kept = edit(snap) if snap is not None and snap.token == old_token else None
-            if kept is None:
+            if kept is None or not len(kept):
                 path.unlink(missing_ok=True)
             elif kept is not snap or new_token != old_token:
                 _write_atomically(path, _encode_snapshot(kept.stamped(new_token)))

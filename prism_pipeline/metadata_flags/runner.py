@@ -11,11 +11,12 @@ Warm reruns
 Lookups go first to the detector version's snapshot (:class:`~.cache.Snapshot`: sorted
 digests, result codes), row by row with no de-duplication; only rows it lacks are
 de-duplicated and read from SQLite, and only what SQLite lacks is computed. At the end the
-rows the snapshot lacked are added to it (one file rewrite per detector, only if any were
-lacking). Detectors run together share one lookup when their snapshots hold the same
-digests. Rows take their results by code (each distinct result decoded once), so after the
-sha256 loop (~0.1 s for PRISM's 106,554 texts, 43 MB, on this 2-core machine) a warm rerun
-is ~20 ms of numpy; measured in ``benchmarks/bench_metadata.py``.
+rows the snapshot lacked are added to it (a small delta file when they are few). Detectors
+run together share one lookup when their snapshots hold the same digests. Rows take their
+results by code (each distinct result decoded once), so besides the sha256 loop (~70 ms for
+PRISM's 106,554 texts, 43 MB, on this 2-core machine) and the hex digests of the output
+(~14 ms) a warm rerun is ~40 ms of numpy and pandas; measured in
+``benchmarks/bench_metadata.py``.
 
 Parallelism
 -----------
@@ -73,7 +74,11 @@ import pandas as pd
 
 from prism_pipeline.metadata_flags import detectors as _detectors
 from prism_pipeline.metadata_flags.cache import DIGEST, FlagCache, Snapshot, hex_of
-from prism_pipeline.metadata_flags.detectors import Detector, DetectorSpec, encode_result
+from prism_pipeline.metadata_flags.detectors import (
+    Detector,
+    DetectorSpec,
+    encode_result,
+)
 
 HASH_COLUMN = "text_sha256"
 DEFAULT_CHUNK_SIZE = 1_000
@@ -90,6 +95,8 @@ def text_sha256(text: str) -> str:
 def _is_text(values: np.ndarray, dtype: object = None) -> np.ndarray:
     """True where a value is a ``str``; anything else (null, number) is a null text.
     ``dtype``: the values' pandas dtype; a string dtype holds only str and nulls."""
+    if isinstance(dtype, pd.StringDtype) and isinstance(dtype.na_value, float):
+        return np.equal(values, values)  # str or NaN only, and NaN != NaN: 4x faster than isna
     mask = ~pd.isna(values)
     if isinstance(dtype, pd.StringDtype):
         return mask
@@ -317,7 +324,7 @@ def _settle(slot: _Slot, cache: FlagCache) -> None:
                             count=len(slot.new_results))
     slot.results = list(code_of)
     slot.row_codes[slot.new_rows] = new_codes[slot.new_of_row]
-    cache.save_snapshot(slot.snapshot.merged(slot.new_digests, slot.new_results.tolist()))
+    cache.extend_snapshot(slot.snapshot, slot.new_digests, slot.new_results.tolist())
 
 
 def _check_ids(slots: list[_Slot]) -> None:
