@@ -5,6 +5,7 @@ Not a test: run it by hand, e.g.
     .venv/bin/python benchmarks/bench_metadata.py                # full scale, ~3 min on 2 cores
     .venv/bin/python benchmarks/bench_metadata.py --scale 0.1    # quick look
     .venv/bin/python benchmarks/bench_metadata.py --sample 5000  # (a) timed on 5,000 texts, extrapolated
+    .venv/bin/python benchmarks/bench_metadata.py --repeat 3     # (b)-(d) 3 times each, medians
 
 On synthetic data from ``prism_pipeline.synthetic.generator.generate(out, scale, seed)``
 (scale 1: 106,554 text instances) it times
@@ -239,6 +240,9 @@ def main() -> None:
                         help="time (a) on N random texts and extrapolate to all (stated in the output)")
     parser.add_argument("--workers", type=int, default=None, help="pool size for (b)-(d); default os.cpu_count()")
     parser.add_argument("--speed-texts", type=int, default=3000, help="texts for the per-text speed comparison")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run (b), (c), (d) N times (each (b) from an empty cache) and report each one's median "
+                             "(this machine is shared: single timings of a fraction of a second are noisy)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
@@ -252,8 +256,10 @@ def main() -> None:
     instances = pd.read_pickle(texts_path)
     n = len(instances)
     print(f"{n:,} text instances ({instances['text'].nunique():,} distinct), {os.cpu_count()} CPUs", flush=True)
-    results: dict[str, dict] = {}
-    for phase in PHASES:
+    runs: dict[str, list[dict]] = {phase: [] for phase in PHASES}
+    # (b), (c), (d) in order, --repeat times: every (b) starts from an empty cache, so every
+    # (d) finds exactly one participant's texts new.
+    for phase in ["speeds", "a", *["b", "c", "d"] * args.repeat]:
         cmd = [sys.executable, __file__, "--phase", phase, "--texts", str(texts_path), "--out", str(args.out),
                "--seed", str(args.seed), "--speed-texts", str(args.speed_texts)]
         if args.sample is not None:
@@ -264,8 +270,12 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             sys.exit(f"phase {phase} failed:\n{proc.stderr}")
-        results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+        runs[phase].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"phase {phase}: done in {time.perf_counter() - t0:.1f} s wall (incl. start-up)", flush=True)
+    results: dict[str, dict] = {}
+    for phase, done in runs.items():  # the median run of each phase (the upper one of an even count)
+        results[phase] = sorted(done, key=lambda r: r.get("seconds", 0))[len(done) // 2]
+        results[phase]["all_seconds"] = [r.get("seconds") for r in done]
 
     a, b, c, d = (results[p] for p in "abcd")
     extrapolated = a["texts"] < n
@@ -312,6 +322,9 @@ def main() -> None:
     for label, seconds, r in rows:
         rss = r["peak_rss_mib"]
         print(f"{label:44s} {seconds:9.2f} {seconds / n * 1e6:8.1f} {rss['process']:>14.0f} / {rss['largest_child']:<10.0f}")
+    if args.repeat > 1:
+        print(f"(medians of {args.repeat} runs; all runs, seconds: "
+              + "; ".join(f"({p}) " + ", ".join(f"{x:.2f}" for x in results[p]["all_seconds"]) for p in "bcd") + ")")
     print(f"(library and model loading, done before the timer in every phase: "
           f"{b['library_load_seconds']:.1f} s per process; the largest child before any phase work was "
           f"{b['peak_rss_mib']['largest_child_before_phase']:.0f} MiB, a helper subprocess started while importing the libraries)")
