@@ -305,6 +305,8 @@ class FlagCache:
     """SQLite store of detector results keyed by (detector_id, version, text_sha256).
 
     ``path`` is the database file, or a directory in which ``flag_cache.sqlite`` is used.
+    Snapshot files (``<file name>.snap-*``) live beside it (module doc, Snapshots): copy or
+    delete them together with it, or delete them alone (they are only a fast path).
     Use one instance per process (connections are not shared across ``fork``).
     """
 
