@@ -18,8 +18,15 @@ import pandas as pd
 
 
 def id_number(ids: pd.Series, prefix: str) -> pd.Series:
-    """The integer part of ids like ``user12`` / ``c7`` / ``ut3`` / ``int9`` (for numeric sorts)."""
-    return ids.str.slice(len(prefix)).astype("int64")
+    """The integer in ids of the form ``<prefix><digits>`` (``user12``, ``c7``, ``ut3``, ``int9``),
+    for numeric sorts; vectorised. ValueError if any id has another form."""
+    digits = ids.astype("string").str.extract(rf"^{prefix}(\d+)$", expand=False)
+    bad = digits.isna()
+    if bad.any():
+        # Position, not value: an id is participant data.
+        first = int(bad.to_numpy().argmax())
+        raise ValueError(f"{int(bad.sum())} ids are not of the form {prefix}<number> (first at row {first})")
+    return digits.astype("int64")
 
 
 def utterance_ids(n: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import pandas as pd
 
 from prism_pipeline import codebook
+from prism_pipeline.conversation_tables.ids import id_number  # noqa: F401 (re-exported)
 
 TEXT_INSTANCE_COLUMNS: tuple[str, ...] = (
     "column_id",
@@ -45,16 +46,6 @@ SORT_ID_OF_BLOCK = {
     "user_prompt": ("interaction_id", "int"),
     "model_response": ("utterance_id", "ut"),
 }
-
-
-def id_number(ids: pd.Series, prefix: str) -> pd.Series:
-    """The integer in ids of the form ``<prefix><digits>`` (vectorised); ValueError otherwise."""
-    digits = ids.astype("string").str.extract(rf"^{prefix}(\d+)$", expand=False)
-    bad = digits.isna()
-    if bad.any():
-        first = ids[bad].iloc[0]
-        raise ValueError(f"{int(bad.sum())} ids are not of the form {prefix}<number> (first: {first!r})")
-    return digits.astype("int64")
 
 
 def _block(frame: pd.DataFrame, column_id: str, text_column: str) -> pd.DataFrame:
