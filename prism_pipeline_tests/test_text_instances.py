@@ -110,7 +110,7 @@ def test_numeric_not_lexicographic_order_at_scale():
 def test_malformed_id_is_rejected():
     survey, conversations, utterances = _inputs()
     utterances.loc[4, "utterance_id"] = "u3"
-    with pytest.raises(ValueError, match=r"^1 ids are not of the form ut<number> \(first: 'u3'\)$"):
+    with pytest.raises(ValueError, match=r"^1 ids are not of the form ut<number> \(first at row 4\)$"):
         build_text_instances(survey, conversations, utterances)
 
 
@@ -123,5 +123,5 @@ def test_repeated_id_is_rejected():
 
 def test_id_number():
     assert id_number(pd.Series(["int0", "int27171"]), "int").tolist() == [0, 27171]
-    with pytest.raises(ValueError, match=r"^1 ids are not of the form c<number> \(first: 'user1'\)$"):
+    with pytest.raises(ValueError, match=r"^1 ids are not of the form c<number> \(first at row 1\)$"):
         id_number(pd.Series(["c1", "user1"]), "c")
