@@ -50,7 +50,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[full_release_job, removal_assets.removal_rerun_job],
-        sensors=[audit_report_sensor([full_release_job, removal_assets.removal_rerun_job]),
+        sensors=[audit_report_sensor(),
                  removal_assets.removal_request_sensor],
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
