@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -129,6 +130,13 @@ def test_null_texts_of_every_dtype(cache, dtype):
     nulls = [None] if dtype is object else []  # a number is a null text too
     assert plain(out[HASH_COLUMN]) == [text_sha256("ab"), None, text_sha256("abc"), None] + nulls
     assert plain(out["even"]) == [True, None, False, None] + nulls
+
+
+def test_lone_surrogates_are_hashed_with_surrogatepass(cache):
+    texts = pd.Series(["plain", "broken \ud83d escape"])
+    expected = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+    assert hash_texts(texts).tolist() == expected == [text_sha256(t) for t in texts]
+    assert run_detectors(texts, [ParityDetector()], cache)[HASH_COLUMN].tolist() == expected
 
 
 def test_hit_miss_only_new_texts_computed(log_dir, cache):

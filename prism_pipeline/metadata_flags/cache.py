@@ -206,10 +206,10 @@ class Snapshot:
             pos[order] = np.searchsorted(table, query[order])
             np.minimum(pos, len(self) - 1, out=pos)
         words = _words(digests)
-        same = columns[0][pos] == words[:, 0]  # pos -1 (absent) reads the last row: compared, rejected
-        for k in (1, 2, 3):
+        same = pos >= 0  # pos -1 (absent) reads the last row below: compared, and rejected here
+        for k in (0, 1, 2, 3) if not isinstance(table, pd.Index) else (1, 2, 3):  # a table hit has equal heads
             same &= columns[k][pos] == words[:, k]
-        return np.where(same & (pos >= 0), pos, -1)
+        return np.where(same, pos, -1)
 
     def merged(self, digests: np.ndarray, results: Sequence[str]) -> Snapshot:
         """This snapshot plus these rows (digest -> JSON result); rows already present are kept."""
