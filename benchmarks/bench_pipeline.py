@@ -46,6 +46,15 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, peak_kib / 1024, proc.stdout
 
 
+def workspace(out: Path) -> tuple[Path, dict[str, Path], dict[str, str]]:
+    """A fresh benchmark folder: (out, {raw, release, state}, environment with its own DAGSTER_HOME)."""
+    out = out.resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "dagster_home").mkdir(parents=True)
+    dirs = {name: out / name for name in ("raw", "release", "state")}
+    return out, dirs, {**os.environ, "DAGSTER_HOME": str(out / "dagster_home")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -53,11 +62,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/pipeline"))
     args = parser.parse_args()
 
-    out = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
-    raw, release, state, home = out / "raw", out / "release", out / "state", out / "dagster_home"
-    home.mkdir(parents=True)
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    out, dirs, env = workspace(args.out)
+    raw, release, state = dirs["raw"], dirs["release"], dirs["state"]
     rows = []
 
     seconds, peak, _ = _timed([str(BIN / "prism-pipeline"), "generate", "--out", str(raw), "--scale",

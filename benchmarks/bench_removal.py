@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import BIN, _timed  # noqa: E402  (same measuring wrapper)
+from bench_pipeline import BIN, _timed, workspace  # noqa: E402  (same measuring wrapper)
 
 
 def main() -> None:
@@ -27,11 +26,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/removal"))
     args = parser.parse_args()
 
-    out = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
-    raw, release, state, home = out / "raw", out / "release", out / "state", out / "dagster_home"
-    home.mkdir(parents=True)
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    out, paths, env = workspace(args.out)
+    raw, release, state = paths["raw"], paths["release"], paths["state"]
     cli = str(BIN / "prism-pipeline")
     dirs = ["--raw", str(raw), "--out", str(release), "--state", str(state)]
     rows = []
