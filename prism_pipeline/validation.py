@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from prism_pipeline.schemas import sensitive_columns
+from prism_pipeline.schemas import sensitive_columns, typed_if_empty
 
 MAX_LISTED = 20
 
@@ -55,12 +55,18 @@ def _line_locator(column: str, index_value) -> tuple[int | None, str]:
 
 
 def schema_check_result(model: type[pa.DataFrameModel], frame: pd.DataFrame, where: str,
-                        locate: Locator = _line_locator) -> dg.AssetCheckResult:
+                        locate: Locator = _line_locator, optional: bool = False) -> dg.AssetCheckResult:
     """Validate ``frame`` lazily and turn Pandera's failure cases into a check result.
 
     ``where`` is the file (``survey.jsonl``) or table name used in messages; ``locate`` maps a
-    failure's (column, index value) to (line, field).
+    failure's (column, index value) to (line, field). ``optional``: a frame without columns
+    stands for an optional input file that is absent, and passes. A zero-row frame is typed
+    first (``schemas.typed_if_empty``), since pandas gives its columns no dtype.
     """
+    if optional and frame.columns.empty:
+        return dg.AssetCheckResult(passed=True, description=f"optional input not used: {where}",
+                                   metadata={"rows": 0, "failures": 0})
+    frame = typed_if_empty(model, frame)
     try:
         model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:

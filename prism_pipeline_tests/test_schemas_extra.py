@@ -85,8 +85,8 @@ def test_schema_checks_pass_in_both_runs(runs):
         assert names <= set(checks), names - set(checks)
         assert [n for n in sorted(names) if not checks[n].passed] == []
     plain = runs["plain"][1]
-    assert plain["published_moderation_schema"].description == "no published metadata.jsonl used"
-    assert plain["utterances_input_schema"].description == "no published utterances.jsonl"
+    assert plain["published_moderation_schema"].description == "optional input not used: metadata.jsonl"
+    assert plain["utterances_input_schema"].description == "optional input not used: utterances.jsonl"
     assert plain["erasure_schema"].metadata["rows"].value == 0  # empty object-dtype frame: typed, then checked
     removal = runs["removal"][1]
     # One request; its rows in the four release files; the published utterances minus user1's 28 of 116.

@@ -45,36 +45,31 @@ def pii_reviews_pending(metadata_table: pd.DataFrame, text_flags: pd.DataFrame,
 
 # Schema checks of the other metadata-layer frames: non-blocking (metadata_schema above guards
 # the release), so a failure shows in the UI without stopping the run.
-def _result(model, frame: pd.DataFrame, where: str) -> dg.AssetCheckResult:
-    return schema_check_result(model, schemas.typed_if_empty(model, frame), where)
-
 
 @dg.asset_check(asset="text_instances",
                 description="schemas.TextInstancesSchema: block names, id formats, each block carrying exactly "
                             "its ids (SPEC §2.1).")
 def text_instances_schema(text_instances: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.TextInstancesSchema, text_instances, "text_instances")
+    return schema_check_result(schemas.TextInstancesSchema, text_instances, "text_instances")
 
 
 @dg.asset_check(asset="text_flags",
                 description="schemas.TextFlagsSchema: text hash, langid label, PII flag, moderation columns with "
                             "scores 0-1 and their backend and model.")
 def text_flags_schema(text_flags: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.TextFlagsSchema, text_flags, "text_flags")
+    return schema_check_result(schemas.TextFlagsSchema, text_flags, "text_flags")
 
 
 @dg.asset_check(asset="pii_manual_review",
                 description="schemas.PiiManualReviewSchema: human blocks only, one verdict per (column_id, "
                             "text_sha256), ISO dates, pseudonymous reviewers.")
 def pii_manual_review_schema(pii_manual_review: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.PiiManualReviewSchema, pii_manual_review, "pii_manual_review.csv")
+    return schema_check_result(schemas.PiiManualReviewSchema, pii_manual_review, "pii_manual_review.csv")
 
 
 @dg.asset_check(asset="published_moderation",
                 description="schemas.PublishedModerationSchema: one published moderation_flag per metadata key. "
                             "Passes on the frame without columns that stands for 'no published file used'.")
 def published_moderation_schema(published_moderation: pd.DataFrame) -> dg.AssetCheckResult:
-    if published_moderation.columns.empty:
-        return dg.AssetCheckResult(passed=True, description="no published metadata.jsonl used",
-                                   metadata={"rows": 0, "failures": 0})
-    return _result(schemas.PublishedModerationSchema, published_moderation, "published_moderation")
+    return schema_check_result(schemas.PublishedModerationSchema, published_moderation, "metadata.jsonl",
+                               optional=True)

@@ -11,7 +11,7 @@ from prism_pipeline import codebook as cb
 from prism_pipeline.metadata_flags import manual_review
 from prism_pipeline.metadata_flags.moderation.base import results_to_frame
 
-ID_COLUMNS = ["column_id", "user_id", "conversation_id", "interaction_id", "utterance_id"]
+ID_COLUMNS = list(cb.METADATA_COLUMNS[:5])  # column_id and the four ids
 _RESULT_KEYS = ("flagged", "categories", "category_scores", "backend", "model")
 
 
@@ -79,5 +79,3 @@ def review_backlog(table: pd.DataFrame, flags: pd.DataFrame, review: pd.DataFram
                           "pii_flag": flags["pii_flag"].to_numpy()})
     return manual_review.review_summary(keyed, review)
 
-
-assert cb.METADATA_COLUMNS[:5] == tuple(ID_COLUMNS)

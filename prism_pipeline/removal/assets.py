@@ -23,12 +23,11 @@ import dagster as dg
 import pandas as pd
 
 from prism_pipeline import schemas
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
-from prism_pipeline.metadata_flags.cache import FlagCache
+from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.footprint import compact_sqlite, purge_reviews, removed_footprint
 from prism_pipeline.removal.registry import REGISTRY_FILENAME
-from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
+from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests, removed_mask
 from prism_pipeline.removal.scan import count_in_bytes, scan_paths
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import schema_check_result, table_schema
@@ -56,8 +55,6 @@ def removal_requests(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
 
 def removed_users(prism_paths: PrismPaths, requests: pd.DataFrame, user_ids: pd.Series) -> pd.Series:
     """True for rows whose participant asked to be removed."""
-    from prism_pipeline.removal.requests import removed_mask
-
     if requests.empty:
         return pd.Series(False, index=user_ids.index)
     return removed_mask(user_ids, requests, load_or_create_salt(prism_paths.state))
@@ -93,16 +90,13 @@ def erasure(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Outpu
                 description="schemas.RemovalRequestsSchema: unique rr-NNNN ids, unique salted hashes, ISO dates. "
                             "Non-blocking: load_requests already rejects a malformed file.")
 def removal_requests_schema(removal_requests: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.RemovalRequestsSchema,
-                               schemas.typed_if_empty(schemas.RemovalRequestsSchema, removal_requests),
-                               REQUESTS_FILENAME)
+    return schema_check_result(schemas.RemovalRequestsSchema, removal_requests, REQUESTS_FILENAME)
 
 
 @dg.asset_check(asset="erasure",
                 description="schemas.ErasureSchema: rows >= 0 per (request, release file). Non-blocking.")
 def erasure_schema(erasure: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.ErasureSchema, schemas.typed_if_empty(schemas.ErasureSchema, erasure),
-                               "erasure")
+    return schema_check_result(schemas.ErasureSchema, erasure, "erasure")
 
 
 @dg.asset_check(

@@ -14,21 +14,17 @@ from prism_pipeline.sampling.assets import REP_SCHEMAS
 from prism_pipeline.validation import schema_check_result
 
 
-def _result(model, frame: pd.DataFrame, where: str) -> dg.AssetCheckResult:
-    return schema_check_result(model, schemas.typed_if_empty(model, frame), where)
-
-
 @dg.asset_check(asset="census_cells", blocking=True,
                 description="schemas.CensusCellsSchema: codebook cell labels, one row per cell, population >= 0, "
                             "share_of_adults = population / the country's total.")
 def census_cells_schema(census_cells: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.CensusCellsSchema, census_cells, "census_cells")
+    return schema_check_result(schemas.CensusCellsSchema, census_cells, "census_cells")
 
 
 @dg.asset_check(asset="balanced_subset",
                 description="schemas.BalancedSubsetSchema: unique conversation ids and a bool flag.")
 def balanced_subset_schema(balanced_subset: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.BalancedSubsetSchema, balanced_subset, "balanced_subset")
+    return schema_check_result(schemas.BalancedSubsetSchema, balanced_subset, "balanced_subset")
 
 
 def _rep_check(country: str):
@@ -38,7 +34,7 @@ def _rep_check(country: str):
     @dg.asset_check(asset=asset, name=f"{asset}_schema",
                     description=f"schemas.{model.__name__}: unique user ids and a bool included_in_{country}_REP.")
     def _check(rep_sample: pd.DataFrame) -> dg.AssetCheckResult:
-        return _result(model, rep_sample, asset)
+        return schema_check_result(model, rep_sample, asset)
 
     return _check
 
@@ -51,4 +47,4 @@ us_rep_sample_schema = _rep_check("US")
                 description="schemas.CensusWeightsSchema: one row per pool participant, codebook cell labels, "
                             "weights >= 0 with mean 1 per country.")
 def census_weights_schema(census_weights: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(schemas.CensusWeightsSchema, census_weights, "census_weights")
+    return schema_check_result(schemas.CensusWeightsSchema, census_weights, "census_weights")
