@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from prism_pipeline import state_store
+
 
 class PrismPaths(dg.ConfigurableResource):
     """Locations of the PRISM inputs, the release and the pipeline's private state."""
@@ -40,16 +42,26 @@ class PrismPaths(dg.ConfigurableResource):
         return path
 
 
-class StateIOManager(dg.ConfigurableIOManagerFactory):
-    """Pickles intermediate tables under ``<state_dir>/assets``.
+class StateIOManager(dg.ConfigurableIOManager):
+    """Pickles intermediate tables under ``<state_dir>/assets`` (layout and write rule:
+    ``prism_pipeline/state_store.py``).
 
     The state dir comes through config (an ``EnvVar`` in ``definitions.py``) and is resolved when
     a run starts, not when the code location is imported, so the CLI's ``--state`` and tests'
-    temporary folders are honoured. One folder then holds everything private to the pipeline.
+    temporary folders are honoured. One folder then holds everything private to the pipeline,
+    which is also what a removal redacts and the leak scan reads.
     """
 
     state_dir: str
 
-    def create_io_manager(self, context) -> dg.IOManager:
-        base = Path(self.state_dir).resolve() / "assets"
-        return dg.FilesystemIOManager(base_dir=str(base)).create_io_manager(context)
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        if context.has_asset_key:
+            return state_store.table_path(self.state_dir, context.asset_key.path)
+        output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+        return state_store.table_path(self.state_dir, output.get_identifier())
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        state_store.write(self._path(context), obj)
+
+    def load_input(self, context: dg.InputContext):
+        return state_store.read(self._path(context))
