@@ -6,10 +6,12 @@ import json
 import shutil
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from prism_pipeline.removal.assets import event_log_matches
+from prism_pipeline.removal.assets import REMOVAL_RUN_ASSETS, event_log_matches
 from prism_pipeline.removal.ledger import read_ledger
+from prism_pipeline.removal.redact import STORED_TABLES
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.removal.scan import scan_paths
 from prism_pipeline.release.writer import sha256_file
@@ -107,9 +109,16 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     assert entry["release_sha256_before"] == before_sha
     assert entry["release_sha256_after"] == {name: sha256_file(out / name) for name in FILES}
     assert "user1" not in (state / "removal_ledger.jsonl").read_text()
-    # Nothing was re-flagged: every remaining text's flags came from the content cache.
-    [flags] = [m for m in result.asset_materializations_for_node("text_flags")]
-    assert flags.metadata["new_cache_entries"].value == 0
+    # Nothing was re-flagged or rebuilt: the run materialised only the removal assets and
+    # redacted the stored tables in place, working from the stored state, not the raw files.
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == set(REMOVAL_RUN_ASSETS)
+    [erased] = result.asset_materializations_for_node("erasure")
+    assert erased.metadata["footprint_from"].value == "stored state"
+    assert erased.metadata["stored_rows_removed"].value["text_flags"] == entry["rows_removed"]["metadata.jsonl"]
+    [release] = [m for m in result.asset_materializations_for_node("release_files")
+                 if m.asset_key.to_user_string() == "metadata_release"]
+    assert release.metadata["written"].value == "carried forward without removed participants"
 
 
 def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
@@ -126,6 +135,60 @@ def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
     assert run_job(defs2, "removal_rerun", instance=instance2).success
     assert {name: (out2 / name).read_bytes() for name in FILES} == sequential
     assert [e["request_id"] for e in read_ledger(state / "removal_ledger.jsonl")] == ["rr-0001", "rr-0002"]
+
+
+def _stored(state):
+    from prism_pipeline import state_store
+
+    return {asset: state_store.read(state_store.table_path(state, [asset])) for asset, _ in STORED_TABLES
+            if state_store.table_path(state, [asset]).exists()}
+
+
+def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
+    """The redaction (removal_rerun) and a rebuild from the raw files with the request applied
+    (full_release) give the same release, byte for byte, and the same stored tables."""
+    raw, out, state, instance, defs = world
+    _request(raw, state, "user1")
+    assert run_job(defs, "removal_rerun", instance=instance).success
+
+    raw2, out2, state2, instance2, defs2 = _world(base, tmp_path / "w2")
+    _request(raw2, state2, "user1")
+    rebuilt = run_job(defs2, "full_release", instance=instance2)
+    assert rebuilt.success
+    [release] = [m for m in rebuilt.asset_materializations_for_node("release_files")
+                 if m.asset_key.to_user_string() == "metadata_release"]
+    assert release.metadata["written"].value == "rebuilt"
+    assert {n: (out / n).read_bytes() for n in FILES} == {n: (out2 / n).read_bytes() for n in FILES}
+    redacted, recomputed = _stored(state), _stored(state2)
+    assert redacted.keys() == recomputed.keys() and "text_flags" in redacted
+    for asset, frame in recomputed.items():
+        pd.testing.assert_frame_equal(redacted[asset], frame, obj=asset)
+
+
+def test_release_is_rebuilt_when_an_upstream_table_changed_since_it_was_written(world):
+    raw, out, state, instance, defs = world
+    assert defs.resolve_job_def("__ASSET_JOB").get_subset(asset_selection={dg.AssetKey("metadata_table")}) \
+        .execute_in_process(instance=instance).success
+    _request(raw, state, "user1")
+    result = run_job(defs, "removal_rerun", instance=instance)
+    assert result.success
+    [release] = [m for m in result.asset_materializations_for_node("release_files")
+                 if m.asset_key.to_user_string() == "metadata_release"]
+    assert release.metadata["written"].value == "rebuilt"
+    assert "user1" not in {r["user_id"] for r in _rows(out, "metadata.jsonl")}
+
+
+def test_release_edited_by_hand_is_rebuilt_not_carried_forward(world):
+    raw, out, state, instance, defs = world
+    survey = out / "survey.jsonl"
+    survey.write_bytes(survey.read_bytes().replace(b'"user0"', b'"userX"', 1))
+    _request(raw, state, "user1")
+    result = run_job(defs, "removal_rerun", instance=instance)
+    assert result.success
+    [release] = [m for m in result.asset_materializations_for_node("release_files")
+                 if m.asset_key.to_user_string() == "survey_release"]
+    assert release.metadata["written"].value == "rebuilt"
+    assert [r["user_id"] for r in _rows(out, "survey.jsonl")] == ["user0", "user2", "user3", "user4", "user5"]
 
 
 def test_bad_requests_are_refused_without_side_effects(world):

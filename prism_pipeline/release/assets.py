@@ -12,7 +12,7 @@ import pandas as pd
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
 from prism_pipeline.release import build
-from prism_pipeline.release.writer import sha256_file, write_release
+from prism_pipeline.release.writer import kept_lines, sha256_file, write_release
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.assets import LEDGER_FILENAME
 from prism_pipeline.metadata_flags.resources import FlagSettings
@@ -86,6 +86,30 @@ RELEASE_SPECS = [
 ]
 
 
+CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+# What those files are built from: if any was materialised after the release was written, the
+# release is rebuilt, never carried forward.
+CARRIED_FROM = ("conversations_input", "conversation_history", "utterances", "balanced_subset", "metadata_table")
+
+
+def _can_carry_forward(instance: dg.DagsterInstance, sha_now: dict[str, str | None]) -> bool:
+    """True when the release on disk is exactly what this asset last wrote (sha256 in its last
+    materialisation) and none of the tables the carried files come from was materialised since.
+    Then dropping the removed participants' lines equals a rebuild from the redacted tables."""
+    written_at = []
+    for spec in RELEASE_SPECS:
+        event = instance.get_latest_materialization_event(spec.key)
+        recorded = event.asset_materialization.metadata.get("sha256") if event else None
+        if recorded is None or recorded.value != sha_now.get(spec.metadata["release_file"]):
+            return False
+        written_at.append(event.timestamp)
+    for key in CARRIED_FROM:
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+        if event is None or event.timestamp > min(written_at):
+            return False
+    return True
+
+
 @dg.multi_asset(
     specs=RELEASE_SPECS,
     ins={name: dg.AssetIn(name) for name in (
@@ -108,9 +132,18 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
     pending = ledger.pending(removal_requests, ledger_path)
     before = {f: (sha256_file(prism_paths.output / f) if (prism_paths.output / f).exists() else None)
               for f in RELEASE_FILE_NAMES} if not pending.empty else {}
-    written = write_release(prism_paths.output,
-                            build.release_records(survey, conversations, conversation_history, utts, metadata_table))
-    context.log.info(f"release written to {prism_paths.output}")
+    if not pending.empty and _can_carry_forward(context.instance, before):
+        # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
+        # the other files keep every line of the participants still in it (removal/redact.py).
+        mode = "carried forward without removed participants"
+        kept = survey["user_id"].tolist()
+        files = {"survey.jsonl": build.survey_records(survey),
+                 **{f: kept_lines(prism_paths.output / f, kept) for f in CARRIED_FILES}}
+    else:
+        mode = "rebuilt"
+        files = build.release_records(survey, conversations, conversation_history, utts, metadata_table)
+    written = write_release(prism_paths.output, files)
+    context.log.info(f"release {mode} in {prism_paths.output}")
     if not pending.empty:
         # Only after every file is in place: a failed run leaves the ledger as it was.
         ledger.append_entries(ledger_path, build.ledger_entries(
@@ -127,5 +160,6 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
             "dagster/row_count": w.rows,
             "bytes": w.bytes,
             "release": dg.MetadataValue.md(summary),
+            "written": mode,
             "config": dg.MetadataValue.json(config),
         })

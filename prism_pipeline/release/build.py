@@ -41,11 +41,15 @@ def utterances_release(utterances: pd.DataFrame, balanced: pd.DataFrame) -> pd.D
     return out
 
 
+def survey_records(survey: pd.DataFrame) -> list[dict]:
+    return frame_to_records(survey, cb.SURVEY_COLUMNS)
+
+
 def release_records(survey: pd.DataFrame, conversations: pd.DataFrame, history: pd.DataFrame,
                     utterances: pd.DataFrame, metadata: pd.DataFrame) -> Mapping[str, Iterable[dict]]:
     """{file name: records} in the published key orders, ready for ``writer.write_release``."""
     return {
-        "survey.jsonl": frame_to_records(survey, cb.SURVEY_COLUMNS),
+        "survey.jsonl": survey_records(survey),
         "conversations.jsonl": frame_to_records(
             conversations, cb.CONVERSATION_COLUMNS,
             extra={"conversation_history": history_lists(history, conversations["conversation_id"])}),

@@ -4,6 +4,9 @@
 * ``null``, never ``NaN`` (``allow_nan=False`` makes a stray NaN an error, not a bad file);
 * ``/`` is not escaped and non-ASCII is kept, as ``json.dumps`` in the reference did;
 * byte-identical across runs: no timestamps, dict order fixed by the layout;
+* a removal can carry a file forward instead of re-encoding it: :func:`kept_lines` keeps the
+  previous file's lines of the participants still in the release, as byte slices (a release
+  line depends only on its own participant's rows, ``removal/redact.py``);
 * atomic as a set: every file is written and fsynced to a temporary name in the output
   directory first, and only when all are complete are they renamed over the old files, so a
   failure while writing leaves the previous release untouched.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -99,8 +103,53 @@ def _encode(records: Iterable[Mapping]) -> Iterable[bytes]:
         yield (dumps(rec) + "\n").encode("utf-8")
 
 
-def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping]]) -> dict[str, WrittenFile]:
-    """Write ``{file name: records}`` into ``out_dir`` atomically as a set (see module doc)."""
+@dataclass(frozen=True)
+class EncodedLines:
+    """Ready release lines (bytes, each ending in a newline; a slice may hold many lines)."""
+
+    chunks: Sequence[bytes | memoryview]
+    rows: int
+
+
+# The top-level "user_id" of a release line, as this writer encodes it. Inside a JSON string a
+# quote is always escaped, so free text cannot fake the key.
+_USER_KEY = re.compile(rb'"user_id": "([^"\\]*)"')
+
+
+def kept_lines(path: Path, keep_user_ids: Iterable[str]) -> EncodedLines:
+    """The lines of a release file written by :func:`write_release` whose ``user_id`` is in
+    ``keep_user_ids``, in file order, as slices of the file's bytes (a handful of large slices
+    when few lines go). Every release line has exactly one top-level user_id (and no other: the
+    nested objects have none); a file where the counts differ was not written by this pipeline
+    and is refused."""
+    data = Path(path).read_bytes()
+    users = _USER_KEY.findall(data)
+    lines = data.count(b"\n")
+    if len(users) != lines or (data and not data.endswith(b"\n")):
+        raise ValueError(f"{path}: {len(users)} user_id keys in {lines} lines; not a release file of this pipeline")
+    keep = {u.encode("utf-8") for u in keep_user_ids}
+    gone = {u for u in set(users) if u not in keep}
+    spans = []  # (start, end) of every dropped line
+    for user in gone:
+        needle = b'"user_id": "' + user + b'"'
+        at = data.find(needle)
+        while at >= 0:
+            end = data.index(b"\n", at) + 1
+            spans.append((data.rfind(b"\n", 0, at) + 1, end))
+            at = data.find(needle, end)
+    view, chunks, pos = memoryview(data), [], 0
+    for start, end in sorted(spans):
+        if start > pos:
+            chunks.append(view[pos:start])
+        pos = end
+    if pos < len(data):
+        chunks.append(view[pos:])
+    return EncodedLines(chunks, lines - len(spans))
+
+
+def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines]) -> dict[str, WrittenFile]:
+    """Write ``{file name: records or ready lines}`` into ``out_dir`` atomically as a set (see
+    module doc)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path, WrittenFile]] = []
@@ -109,12 +158,15 @@ def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping]]) -> dict
             final = out_dir / name
             tmp = out_dir / f".{name}.tmp-{os.getpid()}"
             digest, rows, size = hashlib.sha256(), 0, 0
+            ready = isinstance(records, EncodedLines)
             with open(tmp, "wb") as fh:
-                for chunk in _encode(records):
+                for chunk in (records.chunks if ready else _encode(records)):
                     fh.write(chunk)
                     digest.update(chunk)
                     rows += 1
                     size += len(chunk)
+                if ready:
+                    rows = records.rows
                 fh.flush()
                 os.fsync(fh.fileno())
             staged.append((tmp, final, WrittenFile(name, final, rows, digest.hexdigest(), size)))

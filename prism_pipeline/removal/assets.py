@@ -25,8 +25,9 @@ import pandas as pd
 from prism_pipeline import schemas
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
 from prism_pipeline.removal import ledger
-from prism_pipeline.removal.footprint import compact_sqlite, purge_reviews, removed_footprint
-from prism_pipeline.removal.registry import REGISTRY_FILENAME
+from prism_pipeline.removal.footprint import Footprint, compact_sqlite, purge_reviews, removed_footprint
+from prism_pipeline.removal.redact import redact_state
+from prism_pipeline.removal.registry import REGISTRY_FILENAME, forget_conversations
 from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests, removed_mask
 from prism_pipeline.removal.scan import count_in_bytes, scan_paths
 from prism_pipeline.resources import PrismPaths
@@ -35,6 +36,7 @@ from prism_pipeline.validation import schema_check_result, table_schema
 GROUP = "removal"
 OWNERS = ["team:prism-data"]
 LEDGER_FILENAME = "removal_ledger.jsonl"
+CONVERSATION_ID = re.compile(r"c[0-9]+")
 
 
 @dg.asset(
@@ -60,30 +62,62 @@ def removed_users(prism_paths: PrismPaths, requests: pd.DataFrame, user_ids: pd.
     return removed_mask(user_ids, requests, load_or_create_salt(prism_paths.state))
 
 
+# Footprints of the removals applied in this process, by run id. The erasure step hands the
+# removed ids and text hashes to the leak check of the same run in memory, because they are
+# exactly what the check looks for and so may never be written anywhere (not to the state dir,
+# not to the event log). The removal job runs in one process (in_process_executor); a check run
+# on its own, or in another process, recomputes them from the raw files instead.
+_FOOTPRINTS: dict[str, Footprint] = {}
+
+
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"sqlite"}, code_version="1",
-    description="Erase what only removed participants had from the private state (SPEC §7.7): flag-cache entries "
-                "and manual PII reviews of their texts (then VACUUM, so no freed page keeps them). Output: rows "
-                "removed per request and release file, for the ledger. No ids.",
+    group_name=GROUP, owners=OWNERS, kinds={"pickle", "sqlite"}, code_version="2",
+    description="Apply removal requests to everything stored (SPEC §7.7, removal/redact.py): drop removed "
+                "participants' rows from every stored table (a row filter equals a rebuild: every table is "
+                "separable by participant), delete their ids from the id registry and the flag-cache entries "
+                "and manual reviews of texts only they had (then VACUUM). Output: rows removed per request "
+                "and release file, for the ledger. No ids.",
     metadata={"dagster/column_schema": table_schema(schemas.ErasureSchema)},
 )
-def erasure(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    if removal_requests.empty:
-        return dg.Output(pd.DataFrame(columns=["request_id", "file", "rows"]),
-                         metadata={"requests": 0, "cache_entries_deleted": 0, "reviews_deleted": 0})
-    footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
+def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
+            removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    empty = pd.DataFrame({"request_id": pd.Series(dtype="str"), "file": pd.Series(dtype="str"),
+                          "rows": pd.Series(dtype="int64")})
+    pending = ledger.pending(removal_requests, prism_paths.state / LEDGER_FILENAME)
+    if pending.empty:
+        return dg.Output(empty, metadata={"requests": len(removal_requests), "pending": 0})
+    salt = load_or_create_salt(prism_paths.state)
+    redaction = redact_state(prism_paths.state, set(removal_requests["user_hash"]), salt)
+    if redaction is not None and set(pending["user_hash"]) <= redaction.found_user_hashes:
+        footprint = redaction.footprint
+        request_of = dict(zip(pending["user_hash"], pending["request_id"]))
+        rows_by_request = {request_of[h]: rows for h, rows in redaction.rows_by_user_hash.items() if h in request_of}
+        source = "stored state"
+    else:
+        # Nothing stored yet, or a pending participant is no longer in the stored state (an
+        # earlier run redacted it and failed before the ledger): the raw files tell.
+        raw = removed_footprint(prism_paths.raw, removal_requests, salt)
+        footprint = Footprint(raw.ids, raw.removed_only_hashes)
+        rows_by_request = {r: rows for r, rows in raw.rows_by_request.items() if r in set(pending["request_id"])}
+        source = "raw files"
+    registry_rows = forget_conversations(prism_paths.state / REGISTRY_FILENAME,
+                                         [i for i in footprint.ids if CONVERSATION_ID.fullmatch(i)])
     cache_path = prism_paths.state / DEFAULT_FILENAME
     deleted = 0
     if cache_path.exists():
         with FlagCache(cache_path) as cache:
             deleted = cache.delete_hashes(footprint.removed_only_hashes)
-        compact_sqlite(cache_path)
-    compact_sqlite(prism_paths.state / REGISTRY_FILENAME)
+        if deleted:
+            compact_sqlite(cache_path)
     reviews = purge_reviews(prism_paths.reference / "pii_manual_review.csv", footprint.removed_only_hashes)
-    rows = pd.DataFrame([(rid, file, n) for rid, files in footprint.rows_by_request.items()
+    _FOOTPRINTS[context.run.run_id] = footprint
+    rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())
                          for file, n in files.items()], columns=["request_id", "file", "rows"])
-    return dg.Output(rows, metadata={"requests": len(removal_requests), "cache_entries_deleted": deleted,
-                                     "reviews_deleted": reviews, "dagster/row_count": len(rows)})
+    return dg.Output(rows.astype({"rows": "int64"}) if len(rows) else empty, metadata={
+        "requests": len(removal_requests), "pending": len(pending), "footprint_from": source,
+        "stored_rows_removed": dg.MetadataValue.json(redaction.rows_by_table if redaction else {}),
+        "registry_rows_deleted": registry_rows, "cache_entries_deleted": deleted, "reviews_deleted": reviews,
+        "dagster/row_count": len(rows)})
 
 
 @dg.asset_check(asset="removal_requests",
@@ -111,7 +145,12 @@ def erasure_verified(context: dg.AssetCheckExecutionContext, prism_paths: PrismP
                      removal_requests: pd.DataFrame) -> dg.AssetCheckResult:
     if removal_requests.empty:
         return dg.AssetCheckResult(passed=True, description="no removal requests", metadata={"requests": 0})
-    footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
+    footprint = _FOOTPRINTS.pop(context.run.run_id, None)
+    scope = "this run's removals"
+    if footprint is None:
+        # Run on its own, or after a run that applied nothing: every request, from the raw files.
+        footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
+        scope = "every request"
     found = scan_paths([prism_paths.output, prism_paths.state], footprint.ids, footprint.removed_only_hashes)
     events = event_log_matches(context.instance, footprint.ids, footprint.removed_only_hashes)
     if events:
@@ -119,7 +158,7 @@ def erasure_verified(context: dg.AssetCheckExecutionContext, prism_paths: PrismP
     return dg.AssetCheckResult(
         passed=not found,
         description=None if not found else f"{sum(found.values())} matches in {len(found)} files",
-        metadata={"requests": len(removal_requests), "files_with_matches": dg.MetadataValue.json(found),
+        metadata={"requests": len(removal_requests), "scope": scope, "files_with_matches": dg.MetadataValue.json(found),
                   "identifiers_scanned": len(footprint.ids),
                   "text_hashes_scanned": len(footprint.removed_only_hashes)},
     )
@@ -141,11 +180,19 @@ def event_log_matches(instance: dg.DagsterInstance, ids, text_hashes) -> int:
 _DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 
 
+# What a removal run materialises: the requests, the erasure (which redacts every stored table),
+# the two things that are not separable by participant (the REP draws and the census weights)
+# and the release, plus their checks, erasure_verified among them. Everything else is
+# redacted in place by the erasure, not recomputed (removal/redact.py).
+REMOVAL_RUN_ASSETS = ("removal_requests", "erasure", "uk_rep_sample", "us_rep_sample", "census_weights",
+                      "survey_release", "conversations_release", "utterances_release", "metadata_release")
 removal_rerun_job = dg.define_asset_job(
     "removal_rerun",
-    selection=dg.AssetSelection.assets("removal_requests").downstream(),
-    description="Apply removal requests: rebuild everything downstream of the requests (flags come from the "
-                "content cache, nothing is re-flagged), erase the private state, write the release and the ledger.",
+    selection=dg.AssetSelection.assets(*REMOVAL_RUN_ASSETS),
+    description="Apply removal requests without a rebuild: redact every stored table, the id registry, the flag "
+                "cache and the reviews; redraw the REP samples and census weights; carry the release forward "
+                "without the removed participants' lines (rebuilt instead if anything upstream changed since it "
+                "was written); verify nothing of them is left; append the ledger. Nothing is re-flagged.",
 )
 
 

@@ -299,6 +299,41 @@ def _extend(conn: sqlite3.Connection, kept: pd.DataFrame, counters: dict[str, in
     return ut, interaction.to_numpy(dtype="int64")
 
 
+def forget_conversations(path: str | Path, conversation_ids: Sequence[str]) -> int:
+    """Delete every registry row of these conversations (a removal applied to the stored state
+    instead of a rebuild, ``removal/redact.py``); returns rows deleted. Same privacy rules as a
+    purge in :func:`assign_ids`: secure_delete, then a VACUUM (module doc, Privacy). Counters
+    are untouched, so the numbers are never handed out again."""
+    path = Path(path)
+    ids = sorted(set(conversation_ids))
+    if not ids or not path.exists():
+        return 0
+    conn = _connect(path)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'counters'").fetchone():
+            return 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = 0
+            for table in _KEYS:
+                for start in range(0, len(ids), 500):
+                    batch = ids[start:start + 500]
+                    deleted += conn.execute(f"DELETE FROM {table} WHERE sep_key = ' ' AND conversation_id IN "
+                                            f"({', '.join('?' * len(batch))})", batch).rowcount
+            if deleted:
+                _set_vacuum_pending(conn, True)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if deleted:
+            conn.execute("VACUUM")
+            _set_vacuum_pending(conn, False)
+        return deleted
+    finally:
+        conn.close()
+
+
 def read_registry(path: str | Path) -> dict[str, object]:
     """The registry's content, for checks and tests: ``{"utterances": frame, "interactions":
     frame, "counters": dict}``; frames hold the key columns and the id text (``utterance_id``

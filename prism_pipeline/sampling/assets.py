@@ -91,6 +91,7 @@ def _rep_asset(country: str):
 
     @dg.asset(
         name=name, group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+        deps=["erasure"],  # drawn after removals are applied to the stored tables (removal_rerun)
         description=f"{flag} (SPEC §4.2-§4.3; the rule is in sampling/rep.py): pool = balanced, study_locale "
                     f"'{country.lower()}', binary gender, a census cell; quota floor(share × N) + 1 per cell; "
                     "reference mode draws RandomState(seed) per cell over file order, stable mode ranks by a "
@@ -155,6 +156,7 @@ us_rep_sample = _rep_asset("US")
 
 @dg.asset(
     group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    deps=["erasure"],  # pool shares change when a participant is removed: recomputed by removal_rerun
     description="Post-stratification cell weights (beyond the reference, SPEC §7.5): for every UK/US pool "
                 "participant, census share of the cell / pool share of the cell, normalised to mean 1, so an "
                 "analyst can weight the whole pool instead of discarding it.",

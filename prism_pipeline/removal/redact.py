@@ -1,0 +1,147 @@
+"""Apply removal requests to the stored state by dropping rows (SPEC §7.7).
+
+SPEC §7.7: "Keep per-text metadata cached by content hash. Removal then only drops rows, with
+no recompute." Every stored table of this pipeline is *separable by participant*: a kept
+participant's rows do not depend on anyone else's (ids come from the frozen registry, flags
+from the content cache, the balanced subset is drawn per user). So dropping a removed
+participant's rows from the stored tables gives exactly the tables a rebuild from the filtered
+inputs would give, in a fraction of the time; ``prism_pipeline_tests/test_removal_redaction.py``
+checks that equality table by table and byte for byte on the release. The two exceptions are
+recomputed by the removal job instead of being trusted: the REP samples (a stable-mode cell
+may take in one replacement) and the census weights (pool shares change).
+
+:func:`redact_state` walks :data:`STORED_TABLES` in order, drops the rows of the requested
+participants, rewrites a table only when it lost rows, and returns what it removed: the
+removed participants' ids and the hashes of texts only they had (:class:`Footprint`, which the
+leak scan looks for: it is kept in memory and never written anywhere), and rows removed per
+participant and release file (for the ledger).
+
+A table indexed by ``RangeIndex`` is renumbered after the drop, as a rebuild would number it;
+tables indexed by source line keep their index.
+
+No Dagster import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from prism_pipeline import state_store
+from prism_pipeline.metadata_flags.runner import hash_texts
+from prism_pipeline.removal.footprint import Footprint
+from prism_pipeline.removal.requests import user_hash
+
+# (asset, how a row belongs to a participant). Order matters: the survey and the conversations
+# come first because later tables are matched through them.
+STORED_TABLES: tuple[tuple[str, str], ...] = (
+    ("survey_input", "user_id"),
+    ("conversations_input", "user_id"),
+    ("conversation_history", "conversation_id"),
+    ("utterances_input", "user_id"),
+    ("balanced_subset", "conversation_id"),
+    ("utterances", "user_id"),
+    ("interactions", "user_id"),
+    ("text_instances", "user_id"),
+    ("text_flags", "text_instances"),  # one row per text instance, aligned with text_instances
+    ("metadata_table", "user_id"),
+    ("published_moderation", "user_id"),
+    ("uk_rep_sample", "user_id"),
+    ("us_rep_sample", "user_id"),
+    ("census_weights", "user_id"),
+    ("pii_manual_review", "text_sha256"),  # reviews of texts only removed participants had
+)
+# The stored table each release file is built from, row for row (SPEC §1.3-§1.6).
+RELEASE_ROWS = {"survey_input": "survey.jsonl", "conversations_input": "conversations.jsonl",
+                "utterances": "utterances.jsonl", "metadata_table": "metadata.jsonl"}
+# user_id, conversation_id, utterance_id, interaction_id and the wide table's utterance_id_a...
+ID_COLUMN = re.compile(r"(user|conversation|utterance|interaction)_id(_[a-z])?")
+
+
+@dataclass
+class Redaction:
+    """Result of :func:`redact_state`."""
+
+    footprint: Footprint
+    found_user_hashes: set[str]  # salted hashes of the requested participants found in the state
+    rows_by_user_hash: dict[str, dict[str, int]]  # {salted hash: {release file: rows}}
+    rows_by_table: dict[str, int]  # {asset: rows dropped}
+
+
+def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes) -> Redaction | None:
+    """Drop the rows of the participants whose salted hash is in ``request_hashes`` from every
+    stored table under ``state_dir`` (module doc). ``None`` when nothing is stored yet (no
+    ``survey_input``): then there is nothing to redact and the caller works from the raw files."""
+    if not state_store.table_path(state_dir, ["survey_input"]).exists():
+        return None
+    footprint = Footprint()
+    removed_users: set[str] = set()
+    removed_conversations: set[str] = set()
+    instance_mask: np.ndarray | None = None
+    instance_texts: pd.Series | None = None
+    text_hashes_known = False  # from the stored text_flags, else by hashing text_instances' texts
+    rows_by_table: dict[str, int] = {}
+    rows_by_user: dict[str, dict[str, int]] = {}
+    for asset, rule in STORED_TABLES:
+        path = state_store.table_path(state_dir, [asset])
+        if not path.exists():
+            continue
+        frame = state_store.read(path)
+        if not isinstance(frame, pd.DataFrame) or frame.empty:
+            continue
+        if asset in ("survey_input", "conversations_input"):
+            users = frame["user_id"].dropna().unique()
+            hashes = user_hash(pd.Series(users, dtype="str"), salt)
+            removed_users |= set(users[hashes.isin(request_hashes).to_numpy()])
+        if rule == "user_id":
+            gone = frame["user_id"].isin(removed_users).to_numpy()
+        elif rule == "conversation_id":
+            gone = frame["conversation_id"].isin(removed_conversations).to_numpy()
+        elif rule == "text_instances":
+            if instance_mask is None or len(instance_mask) != len(frame):
+                raise ValueError(f"stored {asset} is not aligned with text_instances; rebuild with full_release")
+            gone = instance_mask
+        else:  # text_sha256
+            if not text_hashes_known and instance_texts is not None:
+                footprint.removed_only_hashes = _removed_only(hash_texts(instance_texts), instance_mask)
+                text_hashes_known = True
+            gone = frame["text_sha256"].isin(footprint.removed_only_hashes).to_numpy()
+        if asset == "conversations_input":
+            removed_conversations = set(frame.loc[gone, "conversation_id"])
+        if asset == "text_instances":
+            instance_mask, instance_texts = gone, frame["text"]
+        if asset == "text_flags":
+            footprint.removed_only_hashes, text_hashes_known = _removed_only(frame["text_sha256"], gone), True
+        if asset in RELEASE_ROWS and gone.any():
+            for user, n in frame.loc[gone, "user_id"].value_counts().items():
+                rows_by_user.setdefault(user, {})[RELEASE_ROWS[asset]] = int(n)
+        if not gone.any():
+            continue
+        for column in frame.columns:
+            if ID_COLUMN.fullmatch(str(column)):
+                footprint.ids.update(v for v in frame.loc[gone, column].dropna().unique() if isinstance(v, str))
+        kept = frame.loc[~gone]
+        if isinstance(frame.index, pd.RangeIndex):
+            kept = kept.reset_index(drop=True)
+        state_store.write(path, kept)
+        rows_by_table[asset] = int(gone.sum())
+    if not text_hashes_known and instance_texts is not None:
+        footprint.removed_only_hashes = _removed_only(hash_texts(instance_texts), instance_mask)
+    hashes_of = {u: user_hash(u, salt) for u in removed_users}
+    files = tuple(RELEASE_ROWS.values())
+    return Redaction(
+        footprint=footprint,
+        found_user_hashes=set(hashes_of.values()),
+        rows_by_user_hash={hashes_of[u]: {f: rows_by_user.get(u, {}).get(f, 0) for f in files}
+                           for u in removed_users},
+        rows_by_table=rows_by_table,
+    )
+
+
+def _removed_only(hashes: pd.Series, gone: np.ndarray) -> set[str]:
+    """Hashes of the dropped rows that no kept row has (a text two participants share stays)."""
+    return set(hashes[gone].dropna()) - set(hashes[~gone].dropna())
