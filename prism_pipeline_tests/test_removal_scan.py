@@ -163,3 +163,93 @@ def test_agrees_with_a_regex_reference(tmp_path, parts, window):
     expected = _reference_count(data)
     assert count_in_bytes(data, IDS, [HEX]) == expected
     assert scan_paths([path], IDS, [HEX], window_bytes=window) == ({str(path): expected} if expected else {})
+
+
+def _tree(tmp_path):
+    """Files of varied sizes and counts in nested directories, plus empty and match-free files."""
+    expected = {}
+    for d in range(3):
+        sub = tmp_path / f"d{d}" / "inner"
+        sub.mkdir(parents=True)
+        for k in range(5):
+            n = d * 5 + k
+            body = (b"|c12|" * n + b"x" * (37 * n) + RAW * (n % 3) + b",user3\n" * (k % 2) + b"c120 abc12 ")
+            (sub / f"f{k}.bin").write_bytes(body)
+            count = n + n % 3 + k % 2
+            if count:
+                expected[f"d{d}/inner/f{k}.bin"] = count
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "none.txt").write_text("nothing here: c120 topic12 " + HEX[:63])
+    return expected
+
+
+@pytest.mark.parametrize("window", [3, 64, 1 << 22])
+def test_workers_do_not_change_the_result(tmp_path, window):
+    expected = _tree(tmp_path)
+    one = scan_paths([tmp_path], IDS, [HEX], root=tmp_path, window_bytes=window, workers=1)
+    assert one == expected
+    for workers in (2, 3, 16):
+        many = scan_paths([tmp_path], IDS, [HEX], root=tmp_path, window_bytes=window, workers=workers)
+        assert many == one
+        assert list(many) == list(one) == sorted(one)  # sorted file order, whatever the thread timing
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="workers"):
+        scan_paths([tmp_path], IDS, [], workers=0)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4, 5, 7, 16, 31, 33])
+@pytest.mark.parametrize("hashes", [[HEX], []])  # without hashes the longest pattern is an id
+def test_match_straddling_a_window_boundary_counts_once(tmp_path, window, hashes):
+    path = tmp_path / "f"
+    for needle in (b"c12", b"user3", RAW, HEX.encode()):
+        found = {str(path): 1} if hashes or needle in (b"c12", b"user3") else {}
+        for shift in range(window + 1):  # the needle starts at every offset around the first boundaries
+            path.write_bytes(b"|" * shift + needle + b"|")
+            assert scan_paths([path], IDS, hashes, window_bytes=window) == found, (needle, shift)
+            # The boundary byte that rejects an id lies in the neighbouring window.
+            path.write_bytes(b"|" * shift + b"a" + needle + b"|")
+            rejected = scan_paths([path], IDS, hashes, window_bytes=window)
+            assert rejected == ({} if needle in (b"c12", b"user3") else found), (needle, shift)
+            path.write_bytes(b"|" * shift + needle + b"7")
+            rejected = scan_paths([path], IDS, hashes, window_bytes=window)
+            assert rejected == ({} if needle in (b"c12", b"user3") else found), (needle, shift)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4, 6, 1 << 22])
+@pytest.mark.parametrize("data, expected", [
+    (b"c12", 1), (b"|c12", 1), (b"c12|", 1), (b"c12\x00", 1), (b"\xffc12", 1),
+    (b"ac12", 0), (b"9c12", 0), (b"c12a", 0), (b"c120", 0),
+    (b"user3|c12", 2), (b"user3c12", 0), (b"ut40", 1), (b"xut40", 0), (b"ut40Z", 0),
+    (RAW, 1), (b"a" + RAW + b"7", 1), (HEX.encode(), 1), (b"f" + HEX.encode() + b"0", 1),
+])
+def test_boundaries_at_file_start_and_end(tmp_path, window, data, expected):
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert count_in_bytes(data, IDS, [HEX]) == expected
+    assert scan_paths([path], IDS, [HEX], window_bytes=window) == ({str(path): expected} if expected else {})
+
+
+def test_symlinked_directories_not_followed_and_dangling_links_skipped(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.txt").write_bytes(b"c12")
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "scan" / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "scan" / "gone").symlink_to(tmp_path / "missing.txt")  # like a file deleted mid-scan
+    (tmp_path / "scan" / "b.txt").write_bytes(b"c12 c12")
+    for workers in (1, 2):
+        assert scan_paths([tmp_path / "scan"], IDS, [], root=tmp_path, workers=workers) == {"scan/b.txt": 2}
+
+
+def test_many_patterns_and_large_byte_strings(tmp_path):
+    # Past the DFA size limit the automaton is built differently: same answers.
+    many = IDS + [f"c{i}" for i in range(1000, 2200)]
+    hashes = [HEX] + [hashlib.sha256(str(i).encode()).hexdigest() for i in range(50)]
+    data = b"c1000 c1999x c2199|" + RAW + b"|c12|" + hashlib.sha256(b"7").digest() + b"c2200"
+    assert count_in_bytes(data, many, hashes) == 5
+    (tmp_path / "f").write_bytes(data)
+    assert scan_paths([tmp_path], many, hashes, root=tmp_path, window_bytes=5) == {"f": 5}
+    # A large byte string (past the DFA threshold of count_in_bytes).
+    big = b"c12|" + b"\x00" * (17 << 20) + b"|" + RAW
+    assert count_in_bytes(big, IDS, [HEX]) == 2
