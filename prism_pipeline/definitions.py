@@ -21,7 +21,7 @@ from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
 from prism_pipeline.release.sensors import audit_report_sensor
 from prism_pipeline.removal import assets as removal_assets
-from prism_pipeline.resources import PrismPaths, StateIOManager
+from prism_pipeline.resources import LazyStateInputManager, PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling import checks as sampling_checks
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -64,6 +64,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
             # Intermediate tables are pickled under the state dir, beside the caches, so that one
             # folder holds everything private to the pipeline (and everything a removal must clean).
             "io_manager": StateIOManager(state_dir=prism_paths.state_dir),
+            "lazy_state": LazyStateInputManager(state_dir=prism_paths.state_dir),
         },
     )
 

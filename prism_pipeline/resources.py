@@ -65,3 +65,27 @@ class StateIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext):
         return state_store.read(self._path(context))
+
+
+class LazyTable:
+    """A stored table read on first :meth:`load`, for an asset that needs a big input only on
+    some paths (``release_files`` reads the text tables only when it rebuilds the release)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self):
+        return state_store.read(self.path)
+
+
+class LazyStateInputManager(dg.ConfigurableIOManager):
+    """Input manager (``input_manager_key="lazy_state"``): hands the asset a :class:`LazyTable`
+    for an upstream table stored by :class:`StateIOManager`, instead of the table itself."""
+
+    state_dir: str
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        raise NotImplementedError("lazy_state only loads inputs; outputs go to the io_manager")
+
+    def load_input(self, context: dg.InputContext) -> LazyTable:
+        return LazyTable(state_store.table_path(self.state_dir, context.asset_key.path))

@@ -16,7 +16,7 @@ from prism_pipeline.release.writer import kept_lines, sha256_file, write_release
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.assets import LEDGER_FILENAME
 from prism_pipeline.metadata_flags.resources import FlagSettings
-from prism_pipeline.resources import PrismPaths
+from prism_pipeline.resources import LazyTable, PrismPaths
 from prism_pipeline.sampling.assets import balanced_user_flags
 from prism_pipeline.sampling.resources import SamplingSettings
 from prism_pipeline.validation import table_schema
@@ -112,22 +112,23 @@ def _can_carry_forward(instance: dg.DagsterInstance, sha_now: dict[str, str | No
 
 @dg.multi_asset(
     specs=RELEASE_SPECS,
-    ins={name: dg.AssetIn(name) for name in (
-        "survey_input", "conversations_input", "conversation_history", "utterances", "balanced_subset",
-        "uk_rep_sample", "us_rep_sample", "metadata_table", "removal_requests", "erasure")},
+    ins={**{name: dg.AssetIn(name) for name in (
+        "survey_input", "conversations_input", "balanced_subset", "uk_rep_sample", "us_rep_sample",
+        "removal_requests", "erasure")},
+        # The text tables (~110 MB of pickles at PRISM scale) are read only for a rebuild.
+        **{name: dg.AssetIn(name, input_manager_key="lazy_state")
+           for name in ("conversation_history", "utterances", "metadata_table")}},
     can_subset=False,
 )
 def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sampling_settings: SamplingSettings,
                   flag_settings: FlagSettings, survey_input: pd.DataFrame,
-                  conversations_input: pd.DataFrame, conversation_history: pd.DataFrame,
-                  utterances: pd.DataFrame, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
-                  us_rep_sample: pd.DataFrame, metadata_table: pd.DataFrame, removal_requests: pd.DataFrame,
+                  conversations_input: pd.DataFrame, conversation_history: LazyTable,
+                  utterances: LazyTable, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
+                  us_rep_sample: pd.DataFrame, metadata_table: LazyTable, removal_requests: pd.DataFrame,
                   erasure: pd.DataFrame):
     users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
     survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
                                   us_rep_sample["included_in_US_REP"])
-    conversations = build.conversations_release(conversations_input, balanced_subset)
-    utts = build.utterances_release(utterances, balanced_subset)
     ledger_path = prism_paths.state / LEDGER_FILENAME
     pending = ledger.pending(removal_requests, ledger_path)
     before = {f: (sha256_file(prism_paths.output / f) if (prism_paths.output / f).exists() else None)
@@ -141,7 +142,10 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                  **{f: kept_lines(prism_paths.output / f, kept) for f in CARRIED_FILES}}
     else:
         mode = "rebuilt"
-        files = build.release_records(survey, conversations, conversation_history, utts, metadata_table)
+        files = build.release_records(survey, build.conversations_release(conversations_input, balanced_subset),
+                                      conversation_history.load(),
+                                      build.utterances_release(utterances.load(), balanced_subset),
+                                      metadata_table.load())
     written = write_release(prism_paths.output, files)
     context.log.info(f"release {mode} in {prism_paths.output}")
     if not pending.empty:

@@ -25,6 +25,7 @@ No Dagster import.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +42,15 @@ from prism_pipeline.removal.requests import user_hash
 STORED_TABLES: tuple[tuple[str, str], ...] = (
     ("survey_input", "user_id"),
     ("conversations_input", "user_id"),
+    # The texts next, so the hashes of texts only removed participants had are known early
+    # (``on_removed_only``: the caller purges the flag cache meanwhile).
+    ("text_instances", "user_id"),
+    ("text_flags", "text_instances"),  # one row per text instance, aligned with text_instances
     ("conversation_history", "conversation_id"),
     ("utterances_input", "user_id"),
     ("balanced_subset", "conversation_id"),
     ("utterances", "user_id"),
     ("interactions", "user_id"),
-    ("text_instances", "user_id"),
-    ("text_flags", "text_instances"),  # one row per text instance, aligned with text_instances
     ("metadata_table", "user_id"),
     ("published_moderation", "user_id"),
     ("uk_rep_sample", "user_id"),
@@ -72,10 +75,13 @@ class Redaction:
     rows_by_table: dict[str, int]  # {asset: rows dropped}
 
 
-def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes) -> Redaction | None:
+def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes,
+                 on_removed_only: Callable[[set[str]], None] | None = None) -> Redaction | None:
     """Drop the rows of the participants whose salted hash is in ``request_hashes`` from every
     stored table under ``state_dir`` (module doc). ``None`` when nothing is stored yet (no
-    ``survey_input``): then there is nothing to redact and the caller works from the raw files."""
+    ``survey_input``): then there is nothing to redact and the caller works from the raw files.
+    ``on_removed_only`` is called once with the hashes of texts only they had, as soon as they
+    are known (before the remaining tables are redacted)."""
     if not state_store.table_path(state_dir, ["survey_input"]).exists():
         return None
     footprint = Footprint()
@@ -116,6 +122,8 @@ def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes) -
             instance_mask, instance_texts = gone, frame["text"]
         if asset == "text_flags":
             footprint.removed_only_hashes, text_hashes_known = _removed_only(frame["text_sha256"], gone), True
+            if on_removed_only is not None:
+                on_removed_only(set(footprint.removed_only_hashes))
         if asset in RELEASE_ROWS and gone.any():
             for user, n in frame.loc[gone, "user_id"].value_counts().items():
                 rows_by_user.setdefault(user, {})[RELEASE_ROWS[asset]] = int(n)
