@@ -317,3 +317,23 @@ def test_keep_must_align(tmp_path):
         assign_ids(scored, pd.Series(True, index=scored.index + 1), tmp_path / "reg.sqlite")
     with pytest.raises(ValueError, match="^keep must be a bool vector with one value per scored row$"):
         assign_ids(scored, np.ones(len(scored) - 1, bool), tmp_path / "reg.sqlite")
+
+
+def test_forget_conversations_deletes_their_ids_and_keeps_the_counters(tmp_path):
+    from prism_pipeline.removal.registry import forget_conversations
+
+    path = tmp_path / "state" / "id_registry.sqlite"
+    scored = scored_rows()
+    assign_ids(scored, pd.Series(True, index=scored.index), path)
+    before = read_registry(path)
+    assert forget_conversations(path, ["c1", "c10", "c999"]) == 6 + 3
+    reg = read_registry(path)
+    assert not reg["utterances"]["conversation_id"].isin(["c1", "c10"]).any()
+    assert len(reg["utterances"]) == 39 - 6 and len(reg["interactions"]) == 25 - 3
+    assert reg["counters"] == before["counters"] == {"next_utterance": 39, "next_interaction": 25}
+    assert scan_paths([path.parent], ["c1", "c10"], []) == {}  # VACUUMed: no stale page keeps them
+    assert scan_paths([path.parent], ["c0"], []) != {}
+    # A later build gives everyone else the same ids as before.
+    keep = keep_without(scored, "user1")
+    pd.testing.assert_frame_equal(assign_ids(scored, keep, path), published().loc[keep.to_numpy()])
+    assert forget_conversations(path, []) == 0 and forget_conversations(tmp_path / "missing.sqlite", ["c1"]) == 0

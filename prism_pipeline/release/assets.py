@@ -6,13 +6,15 @@ all if any upstream blocking check failed. So a consumer never sees a survey fro
 utterances from another.
 """
 
+import hashlib
+
 import dagster as dg
 import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
 from prism_pipeline.release import build
-from prism_pipeline.release.writer import kept_lines, sha256_file, write_release
+from prism_pipeline.release.writer import kept_lines, write_release
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.assets import LEDGER_FILENAME
 from prism_pipeline.metadata_flags.resources import FlagSettings
@@ -131,17 +133,20 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                                   us_rep_sample["included_in_US_REP"])
     ledger_path = prism_paths.state / LEDGER_FILENAME
     pending = ledger.pending(removal_requests, ledger_path)
-    before = {f: (sha256_file(prism_paths.output / f) if (prism_paths.output / f).exists() else None)
-              for f in RELEASE_FILE_NAMES} if not pending.empty else {}
+    # The release before a removal, read once: its sha256 goes to the ledger, and its lines may
+    # be carried forward.
+    previous = {f: ((prism_paths.output / f).read_bytes() if (prism_paths.output / f).exists() else None)
+                for f in RELEASE_FILE_NAMES} if not pending.empty else {}
+    before = {f: (hashlib.sha256(data).hexdigest() if data is not None else None) for f, data in previous.items()}
     if not pending.empty and _can_carry_forward(context.instance, before):
         # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
         # the other files keep every line of the participants still in it (removal/redact.py).
         mode = "carried forward without removed participants"
         kept = survey["user_id"].tolist()
         files = {"survey.jsonl": build.survey_records(survey),
-                 **{f: kept_lines(prism_paths.output / f, kept) for f in CARRIED_FILES}}
+                 **{f: kept_lines(previous[f], kept, f) for f in CARRIED_FILES}}
     else:
-        mode = "rebuilt"
+        mode, previous = "rebuilt", {}
         files = build.release_records(survey, build.conversations_release(conversations_input, balanced_subset),
                                       conversation_history.load(),
                                       build.utterances_release(utterances.load(), balanced_subset),
