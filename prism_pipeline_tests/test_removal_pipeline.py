@@ -191,6 +191,21 @@ def test_release_edited_by_hand_is_rebuilt_not_carried_forward(world):
     assert [r["user_id"] for r in _rows(out, "survey.jsonl")] == ["user0", "user2", "user3", "user4", "user5"]
 
 
+def test_rep_chart_is_redrawn_only_for_the_country_whose_cells_changed(world):
+    raw, out, state, instance, defs = world
+
+    def chart_meta(asset):
+        meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+        return meta["cells_sha256"].value, meta["census_vs_sample_chart"].value
+
+    uk_before, us_before = chart_meta("uk_rep_sample"), chart_meta("us_rep_sample")
+    _request(raw, state, "user1")  # in the UK pool; the tiny dataset has nobody in the US one
+    assert run_job(defs, "removal_rerun", instance=instance).success
+    uk_after, us_after = chart_meta("uk_rep_sample"), chart_meta("us_rep_sample")
+    assert uk_after[0] != uk_before[0] and uk_after[1] != uk_before[1]
+    assert us_after == us_before
+
+
 def test_bad_requests_are_refused_without_side_effects(world):
     from prism_pipeline.removal.requests import RemovalRequestError
 

@@ -7,6 +7,7 @@ utterances from another.
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -88,6 +89,19 @@ RELEASE_SPECS = [
 ]
 
 
+def _read_release(out_dir) -> tuple[dict[str, bytes | None], dict[str, str | None]]:
+    """The current release files' bytes and sha256 (None when absent); two threads, as reading
+    and hashing release the GIL."""
+    def read(name):
+        path = out_dir / name
+        data = path.read_bytes() if path.exists() else None
+        return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = dict(zip(RELEASE_FILE_NAMES, pool.map(read, RELEASE_FILE_NAMES)))
+    return {f: d for f, (d, _) in found.items()}, {f: h for f, (_, h) in found.items()}
+
+
 CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 # What those files are built from: if any was materialised after the release was written, the
 # release is rebuilt, never carried forward.
@@ -135,9 +149,7 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
     pending = ledger.pending(removal_requests, ledger_path)
     # The release before a removal, read once: its sha256 goes to the ledger, and its lines may
     # be carried forward.
-    previous = {f: ((prism_paths.output / f).read_bytes() if (prism_paths.output / f).exists() else None)
-                for f in RELEASE_FILE_NAMES} if not pending.empty else {}
-    before = {f: (hashlib.sha256(data).hexdigest() if data is not None else None) for f, data in previous.items()}
+    previous, before = _read_release(prism_paths.output) if not pending.empty else ({}, {})
     if not pending.empty and _can_carry_forward(context.instance, before):
         # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
         # the other files keep every line of the participants still in it (removal/redact.py).
