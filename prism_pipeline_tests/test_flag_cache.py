@@ -316,3 +316,25 @@ def test_digests_sharing_their_first_8_bytes(cache):
     # it from SQLite) and adding it again does not duplicate it
     assert snap.find(digests_of([x1, x2, x3, "11" * 8 + "cc" * 24])).tolist() == [0, -1, 2, -1]
     assert len(snap.merged(digests_of([x2]), ["2"])) == 3
+
+
+def test_purge_flag_cache_leaves_no_byte_of_the_deleted_hashes(tmp_path):
+    import hashlib
+
+    from prism_pipeline.removal.footprint import purge_flag_cache
+
+    path = tmp_path / "state" / DEFAULT_FILENAME
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3000)]
+    with FlagCache(path) as cache:
+        for detector in ("langid", "scrubadub"):
+            cache.put_many(detector, "v1", {h: {"flag": i % 7} for i, h in enumerate(hashes)})
+    gone = set(hashes[::97])
+    assert scan_paths([path.parent], [], gone) != {}
+    assert purge_flag_cache(path, gone) == 2 * len(gone)
+    assert scan_paths([path.parent], [], gone) == {}
+    assert scan_paths([path.parent], [], {hashes[1]}) != {}
+    with FlagCache(path) as cache:
+        assert len(cache.get_many("langid", "v1", hashes)) == 3000 - len(gone)
+    assert purge_flag_cache(path, set()) == 0
+    assert purge_flag_cache(tmp_path / "missing.sqlite", gone) == 0
+    assert sorted(p.name for p in path.parent.iterdir()) == [DEFAULT_FILENAME]  # no WAL, no temp file

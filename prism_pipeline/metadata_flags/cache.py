@@ -525,6 +525,9 @@ class FlagCache:
             return snap if len(kept) == len(snap) else kept
 
         deleted = 0
+        # Deleted cells and freed pages are overwritten with zeros (per connection, and before
+        # the transaction: SQLite ignores the pragma inside one).
+        self._conn.execute("PRAGMA secure_delete=ON")
         with self._transaction():
             old_token = self.token()
             for batch in _batches(wanted):

@@ -4,9 +4,9 @@
 * ``null``, never ``NaN`` (``allow_nan=False`` makes a stray NaN an error, not a bad file);
 * ``/`` is not escaped and non-ASCII is kept, as ``json.dumps`` in the reference did;
 * byte-identical across runs: no timestamps, dict order fixed by the layout;
-* a removal can carry a file forward instead of re-encoding it: :func:`kept_lines` keeps the
-  previous file's lines of the participants still in the release, as byte slices (a release
-  line depends only on its own participant's rows, ``removal/redact.py``);
+* a removal can carry a file forward instead of re-encoding it: :func:`without_users` drops
+  the removed participants' lines from the previous file, as byte slices (a release line
+  depends only on its own participant's rows, ``removal/redact.py``);
 * atomic as a set: every file is written and fsynced to a temporary name in the output
   directory first, and only when all are complete are they renamed over the old files, so a
   failure while writing leaves the previous release untouched.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,26 +111,16 @@ class EncodedLines:
     rows: int
 
 
-# The top-level "user_id" of a release line, as this writer encodes it. Inside a JSON string a
-# quote is always escaped, so free text cannot fake the key.
-_USER_KEY = re.compile(rb'"user_id": "([^"\\]*)"')
-
-
-def kept_lines(data: bytes, keep_user_ids: Iterable[str], name: str) -> EncodedLines:
-    """The lines of release file ``name`` (its bytes ``data``, as written by
-    :func:`write_release`) whose ``user_id`` is in ``keep_user_ids``, in file order, as slices
-    of ``data`` (a handful of large slices when few lines go). Every release line has exactly
-    one top-level user_id (and no other: the nested objects have none); a file where the counts
-    differ was not written by this pipeline and is refused."""
-    users = _USER_KEY.findall(data)
-    lines = data.count(b"\n")
-    if len(users) != lines or (data and not data.endswith(b"\n")):
-        raise ValueError(f"{name}: {len(users)} user_id keys in {lines} lines; not a release file of this pipeline")
-    keep = {u.encode("utf-8") for u in keep_user_ids}
-    gone = {u for u in set(users) if u not in keep}
+def without_users(data: bytes, rows: int, user_ids: Iterable[str]) -> EncodedLines:
+    """A release file written by :func:`write_release` (its bytes ``data``, ``rows`` lines)
+    without the lines of ``user_ids``, in file order, as slices of ``data`` (a handful of large
+    slices when few lines go). Only for a file known to be this writer's output (the caller
+    compares its sha256 with the one recorded when it was written): every line then has exactly
+    one ``"user_id": "…"`` key, and inside a JSON string a quote is always escaped, so free text
+    cannot fake it."""
     spans = []  # (start, end) of every dropped line
-    for user in gone:
-        needle = b'"user_id": "' + user + b'"'
+    for user in set(user_ids):
+        needle = b'"user_id": "' + user.encode("utf-8") + b'"'
         at = data.find(needle)
         while at >= 0:
             end = data.index(b"\n", at) + 1
@@ -144,7 +133,7 @@ def kept_lines(data: bytes, keep_user_ids: Iterable[str], name: str) -> EncodedL
         pos = end
     if pos < len(data):
         chunks.append(view[pos:])
-    return EncodedLines(chunks, lines - len(spans))
+    return EncodedLines(chunks, rows - len(spans))
 
 
 def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines]) -> dict[str, WrittenFile]:

@@ -1,17 +1,19 @@
 """Participant removal as assets, a check, a job and a sensor (codebook §3.4, SPEC §7.7).
 
 * ``removal_requests`` (source): ``<PRISM_STATE_DIR>/removal_requests.csv``, salted hashes only.
-  Every input asset drops the requested participants' rows as its first step, so no
-  intermediate table, cache entry or release file is built from them again.
-* ``erasure``: deletes what only they had from the private state (flag-cache entries of
-  their texts, manual-review rows of their texts; the id registry purges itself) and counts
-  the rows removed per request for the ledger.
+  Every input asset drops the requested participants' rows as its first step, so a rebuild
+  (``full_release``) never brings them back.
+* ``erasure``: applies new requests to everything stored, by dropping rows rather than
+  rebuilding (``removal/redact.py``): every stored table, the id registry, the flag-cache
+  entries and manual reviews of texts only they had (then compacted). Output: rows removed per
+  request and release file, for the ledger.
 * ``erasure_verified`` (check): after the release is written, scans every file under the
-  output and state dirs (and the Dagster instance's folder) for their ids and the hashes of
-  their texts; fails on any match, naming files and counts, never the ids.
-* ``removal_rerun`` job: everything downstream of the requests; flags come from the content
-  cache, so nothing is re-flagged. ``removal_request_sensor`` launches it when the requests
-  file changes and has requests the ledger has not recorded.
+  output and state dirs and the Dagster event log for their ids and the hashes of their
+  texts; fails on any match, naming files and counts, never the ids.
+* ``removal_rerun`` job: the erasure, the two redrawn samples and weights, the release
+  (carried forward without the removed participants' lines) and erasure_verified. Nothing is
+  rebuilt or re-flagged. ``removal_request_sensor`` launches it when the requests file changes
+  and has requests the ledger has not recorded.
 
 Nothing of a participant is written to the event log: metadata are counts and request ids.
 """
@@ -24,9 +26,9 @@ import dagster as dg
 import pandas as pd
 
 from prism_pipeline import schemas
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
+from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
 from prism_pipeline.removal import ledger
-from prism_pipeline.removal.footprint import Footprint, compact_sqlite, purge_reviews, removed_footprint
+from prism_pipeline.removal.footprint import Footprint, purge_flag_cache, purge_reviews, removed_footprint
 from prism_pipeline.removal.redact import redact_state
 from prism_pipeline.removal.registry import REGISTRY_FILENAME, forget_conversations
 from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests, removed_mask
@@ -72,23 +74,15 @@ _FOOTPRINTS: dict[str, Footprint] = {}
 
 
 class _CachePurge:
-    """Deletes flag-cache entries of texts only removed participants had, then VACUUMs the file
-    (SPEC §7.7: no freed page may keep them). Started in a thread as soon as the redaction knows
-    the hashes: SQLite releases the GIL, so the VACUUM of the ~120 MB cache overlaps with the
-    redaction of the remaining tables instead of adding to it."""
+    """Runs :func:`purge_flag_cache` in a thread as soon as the redaction knows the hashes:
+    SQLite releases the GIL, so deleting from the ~120 MB cache and rebuilding it overlaps with the redaction of the remaining tables instead of adding to it."""
 
     def __init__(self, path):
         self.path, self.hashes, self._thread, self._result = path, set(), None, (0, None)
 
     def run(self, hashes: set[str]) -> int:
         self.hashes = set(hashes)
-        if not hashes or not self.path.exists():
-            return 0
-        with FlagCache(self.path) as cache:
-            deleted = cache.delete_hashes(hashes)
-        if deleted:
-            compact_sqlite(self.path)
-        return deleted
+        return purge_flag_cache(self.path, self.hashes)
 
     def start(self, hashes: set[str]) -> None:
         def work():
@@ -103,10 +97,10 @@ class _CachePurge:
     def join(self) -> int:
         if self._thread is not None:
             self._thread.join()
-        deleted, err = self._result
+        result, err = self._result
         if err is not None:
             raise err
-        return deleted
+        return result
 
 
 @dg.asset(
@@ -147,7 +141,7 @@ def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
     registry_rows = forget_conversations(prism_paths.state / REGISTRY_FILENAME,
                                          [i for i in footprint.ids if CONVERSATION_ID.fullmatch(i)])
     if footprint.removed_only_hashes - cache_purge.hashes:  # the raw files found more (see above)
-        deleted += _CachePurge(prism_paths.state / DEFAULT_FILENAME).run(footprint.removed_only_hashes)
+        deleted += purge_flag_cache(prism_paths.state / DEFAULT_FILENAME, footprint.removed_only_hashes)
     reviews = purge_reviews(prism_paths.reference / "pii_manual_review.csv", footprint.removed_only_hashes)
     _FOOTPRINTS[context.run.run_id] = footprint
     rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())

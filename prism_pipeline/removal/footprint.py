@@ -1,7 +1,10 @@
-"""What a removal takes away: a removed participant's rows, ids and texts (SPEC §7.7).
+"""What a removal takes away, read from the raw files (SPEC §7.7).
 
-Computed from the unfiltered raw files in memory and never stored: the ids and text hashes
-here are exactly what the leak scan looks for, so they must not be written anywhere.
+The removal run learns a participant's ids and text hashes from the stored tables while it
+redacts them (``removal/redact.py``); this module reads them from the unfiltered raw files
+instead, for the cases where the stored state cannot tell: the leak check run on its own or in
+``full_release`` (every request), and an erasure with nothing stored yet. In memory only, never
+stored: the ids and text hashes here are exactly what the leak scan looks for.
 
 No Dagster import.
 """
@@ -20,6 +23,7 @@ from prism_pipeline.conversation_tables.derive import scored_mask
 from prism_pipeline.conversation_tables.ids import interaction_ids, utterance_ids
 from prism_pipeline.inputs import parse
 from prism_pipeline.metadata_flags import manual_review
+from prism_pipeline.metadata_flags.cache import FlagCache
 from prism_pipeline.metadata_flags.runner import hash_texts
 from prism_pipeline.removal.requests import removed_mask, user_hash
 
@@ -95,6 +99,22 @@ def purge_reviews(review_path: Path, hashes: set[str]) -> int:
     manual_review.write_review(review.loc[~hit].reset_index(drop=True), tmp)
     os.replace(tmp, review_path)
     return int(hit.sum())
+
+
+def purge_flag_cache(path: Path, hashes: set[str]) -> int:
+    """Delete every flag-cache entry of these text hashes so that no byte of them is left in
+    the cache's files (SPEC §7.7); returns rows deleted. The deletion zeroes the deleted cells
+    (``secure_delete``), but a b-tree rebalance can leave a moved copy of a cell in some page's
+    free space, so the file is then rebuilt from the live rows (:func:`compact_sqlite`).
+    Measured alternative: scanning the file and rebuilding only on a hit costs as much on the
+    120 MB PRISM cache (the scan competes with the redaction for the GIL), for a weaker rule."""
+    if not hashes or not path.exists():
+        return 0
+    with FlagCache(path) as cache:
+        deleted = cache.delete_hashes(hashes)
+    if deleted:
+        compact_sqlite(path)
+    return deleted
 
 
 def compact_sqlite(path: Path) -> None:
