@@ -51,6 +51,8 @@ def workspace(out: Path) -> tuple[Path, dict[str, Path], dict[str, str]]:
     out = out.resolve()
     shutil.rmtree(out, ignore_errors=True)
     (out / "dagster_home").mkdir(parents=True)
+    # The instance settings `make run` uses (telemetry off), so runs are timed as users run them.
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml", out / "dagster_home")
     dirs = {name: out / name for name in ("raw", "release", "state")}
     return out, dirs, {**os.environ, "DAGSTER_HOME": str(out / "dagster_home")}
 
