@@ -147,25 +147,28 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                   utterances: LazyTable, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
                   us_rep_sample: pd.DataFrame, metadata_table: LazyTable, removal_requests: pd.DataFrame,
                   erasure: pd.DataFrame):
-    users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
-    survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
-                                  us_rep_sample["included_in_US_REP"])
     ledger_path = prism_paths.state / LEDGER_FILENAME
     pending = ledger.pending(removal_requests, ledger_path)
-    # The release before a removal, read once: its sha256 goes to the ledger, and its lines may
-    # be carried forward.
-    previous, before = _read_release(prism_paths.output) if not pending.empty else ({}, {})
+    # The release before a removal, read once (in threads, while the survey is built): its
+    # sha256 goes to the ledger, and its lines may be carried forward.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(_read_release, prism_paths.output) if not pending.empty else None
+        users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+        survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
+                                      us_rep_sample["included_in_US_REP"])
+        survey_records = build.survey_records(survey)
+        previous, before = reading.result() if reading is not None else ({}, {})
     rows = _carry_forward_rows(context.instance, before) if not pending.empty else None
     if rows is not None:
         # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
         # the other files lose the lines of the participants no longer in it (removal/redact.py).
         mode = "carried forward without removed participants"
         gone = {json.loads(line)["user_id"] for line in previous["survey.jsonl"].splitlines()} - set(survey["user_id"])
-        files = {"survey.jsonl": build.survey_records(survey),
+        files = {"survey.jsonl": survey_records,
                  **{f: without_users(previous[f], rows[f], gone) for f in CARRIED_FILES}}
     else:
         mode, previous = "rebuilt", {}
-        files = build.release_records(survey, build.conversations_release(conversations_input, balanced_subset),
+        files = build.release_records(survey_records, build.conversations_release(conversations_input, balanced_subset),
                                       conversation_history.load(),
                                       build.utterances_release(utterances.load(), balanced_subset),
                                       metadata_table.load())

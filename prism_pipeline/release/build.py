@@ -45,11 +45,12 @@ def survey_records(survey: pd.DataFrame) -> list[dict]:
     return frame_to_records(survey, cb.SURVEY_COLUMNS)
 
 
-def release_records(survey: pd.DataFrame, conversations: pd.DataFrame, history: pd.DataFrame,
+def release_records(survey: list[dict], conversations: pd.DataFrame, history: pd.DataFrame,
                     utterances: pd.DataFrame, metadata: pd.DataFrame) -> Mapping[str, Iterable[dict]]:
-    """{file name: records} in the published key orders, ready for ``writer.write_release``."""
+    """{file name: records} in the published key orders, ready for ``writer.write_release``
+    (``survey``: already :func:`survey_records`, which a removal also needs on its own)."""
     return {
-        "survey.jsonl": survey_records(survey),
+        "survey.jsonl": survey,
         "conversations.jsonl": frame_to_records(
             conversations, cb.CONVERSATION_COLUMNS,
             extra={"conversation_history": history_lists(history, conversations["conversation_id"])}),

@@ -21,6 +21,7 @@ Nothing of a participant is written to the event log: metadata are counts and re
 import hashlib
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -184,8 +185,13 @@ def erasure_verified(context: dg.AssetCheckExecutionContext, prism_paths: PrismP
         # Run on its own, or after a run that applied nothing: every request, from the raw files.
         footprint = removed_footprint(prism_paths.raw, removal_requests, load_or_create_salt(prism_paths.state))
         scope = "every request"
-    found = scan_paths([prism_paths.output, prism_paths.state], footprint.ids, footprint.removed_only_hashes)
-    events = event_log_matches(context.instance, footprint.ids, footprint.removed_only_hashes)
+    # The file scan runs in its own threads (the search releases the GIL) while this one reads
+    # the event log through the API.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        files = pool.submit(scan_paths, [prism_paths.output, prism_paths.state], footprint.ids,
+                            footprint.removed_only_hashes)
+        events = event_log_matches(context.instance, footprint.ids, footprint.removed_only_hashes)
+        found = files.result()
     if events:
         found["dagster event log"] = events
     return dg.AssetCheckResult(
