@@ -206,6 +206,20 @@ def test_rep_chart_is_redrawn_only_for_the_country_whose_cells_changed(world):
     assert us_after == us_before
 
 
+def test_removal_run_before_any_build_says_to_run_the_full_release(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
+    defs = make_defs(raw, tmp_path / "release", tmp_path / "state")
+    _request(raw, tmp_path / "state", "user1")
+    result = run_job(defs, "removal_rerun")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "erasure"
+    assert failure.step_failure_data.user_failure_data.description == (
+        f"nothing is stored under {(tmp_path / 'state').resolve()} yet, so there is nothing to redact: run the "
+        "full_release job, which applies every removal request")
+    assert not (tmp_path / "release").exists()
+
+
 def test_bad_requests_are_refused_without_side_effects(world):
     from prism_pipeline.removal.requests import RemovalRequestError
 

@@ -41,6 +41,7 @@ GROUP = "removal"
 OWNERS = ["team:prism-data"]
 LEDGER_FILENAME = "removal_ledger.jsonl"
 CONVERSATION_ID = re.compile(r"c[0-9]+")
+REMOVAL_JOB = "removal_rerun"
 
 
 @dg.asset(
@@ -127,6 +128,9 @@ def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
                                  on_removed_only=cache_purge.start)
     finally:
         deleted = cache_purge.join()
+    if redaction is None and context.job_name == REMOVAL_JOB:
+        raise dg.Failure(description=f"nothing is stored under {prism_paths.state} yet, so there is nothing to "
+                                     "redact: run the full_release job, which applies every removal request")
     if redaction is not None and set(pending["user_hash"]) <= redaction.found_user_hashes:
         footprint = redaction.footprint
         request_of = dict(zip(pending["user_hash"], pending["request_id"]))
@@ -229,7 +233,7 @@ _DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 REMOVAL_RUN_ASSETS = ("removal_requests", "erasure", "uk_rep_sample", "us_rep_sample", "census_weights",
                       "survey_release", "conversations_release", "utterances_release", "metadata_release")
 removal_rerun_job = dg.define_asset_job(
-    "removal_rerun",
+    REMOVAL_JOB,
     # One check: erasure_verified. The others validate rules a row drop cannot break (every table
     # only loses whole participants); they run with full_release and from the UI at any time.
     # Each extra step costs ~0.1 s of event-log writes, a tenth of the whole removal budget.
