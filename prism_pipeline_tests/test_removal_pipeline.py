@@ -165,6 +165,21 @@ def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
         pd.testing.assert_frame_equal(redacted[asset], frame, obj=asset)
 
 
+def test_every_stored_table_with_participant_rows_is_redacted(base):
+    """A new asset holding participant rows must be added to STORED_TABLES (the leak check
+    would catch it, but only after a removal)."""
+    from prism_pipeline.removal.redact import ID_COLUMN
+
+    redacted = {asset for asset, _ in STORED_TABLES}
+    stored = [p for p in (base / "state" / "assets").iterdir() if p.is_file()]
+    with_ids = {p.name for p in stored
+                if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(pd.read_pickle(p), "columns", []))}
+    assert with_ids and with_ids <= redacted
+    # text_flags (row-aligned with text_instances) and the reviews (by text hash) have no id column;
+    # the optional published files are empty frames here.
+    assert with_ids == redacted - {"text_flags", "pii_manual_review", "utterances_input", "published_moderation"}
+
+
 def test_release_is_rebuilt_when_an_upstream_table_changed_since_it_was_written(world):
     raw, out, state, instance, defs = world
     assert defs.resolve_job_def("__ASSET_JOB").get_subset(asset_selection={dg.AssetKey("metadata_table")}) \

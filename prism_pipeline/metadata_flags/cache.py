@@ -530,13 +530,31 @@ class FlagCache:
         self._conn.execute("PRAGMA secure_delete=ON")
         with self._transaction():
             old_token = self.token()
-            for batch in _batches(wanted):
-                marks = ",".join("?" * len(batch))
-                cur = self._conn.execute(f"DELETE FROM flag_cache WHERE text_sha256 IN ({marks})", batch)
-                deleted += cur.rowcount
+            # By full primary key, one (detector, version) at a time: index seeks instead of a
+            # scan of the whole table per batch (0.2 s on the PRISM cache).
+            for detector_id, version in self._detector_versions():
+                for batch in _batches(wanted):
+                    marks = ",".join("?" * len(batch))
+                    cur = self._conn.execute(
+                        f"DELETE FROM flag_cache WHERE detector_id = ? AND version = ? AND text_sha256 IN ({marks})",
+                        [detector_id, version, *batch])
+                    deleted += cur.rowcount
             # Before COMMIT (module doc, Privacy): the files never hold more than the database.
             self._rewrite_snapshots(old_token, edit)
         return deleted
+
+    def _detector_versions(self) -> list[tuple[str, str]]:
+        """Every (detector_id, version) present, by skip-scan of the primary key (a few index
+        seeks, not a pass over every row)."""
+        found: list[tuple[str, str]] = []
+        row = self._conn.execute(
+            "SELECT detector_id, version FROM flag_cache ORDER BY detector_id, version LIMIT 1").fetchone()
+        while row is not None:
+            found.append(tuple(row))
+            row = self._conn.execute(
+                "SELECT detector_id, version FROM flag_cache WHERE (detector_id, version) > (?, ?) "
+                "ORDER BY detector_id, version LIMIT 1", row).fetchone()
+        return found
 
     def prune_versions(self, detector_id: str, keep_version: str) -> int:
         """Delete this detector's entries of every version except ``keep_version``."""

@@ -5,9 +5,9 @@ no recompute." Every stored table of this pipeline is *separable by participant*
 participant's rows do not depend on anyone else's (ids come from the frozen registry, flags
 from the content cache, the balanced subset is drawn per user). So dropping a removed
 participant's rows from the stored tables gives exactly the tables a rebuild from the filtered
-inputs would give, in a fraction of the time; ``prism_pipeline_tests/test_removal_redaction.py``
-checks that equality table by table and byte for byte on the release. The two exceptions are
-recomputed by the removal job instead of being trusted: the REP samples (a stable-mode cell
+inputs would give, in a fraction of the time; ``test_removal_run_equals_a_full_rebuild``
+checks that equality table by table and byte for byte on the release. The exceptions are
+recomputed by the removal job instead of being filtered: the REP samples (a stable-mode cell
 may take in one replacement) and the census weights (pool shares change).
 
 :func:`redact_state` walks :data:`STORED_TABLES` in order, drops the rows of the requested
