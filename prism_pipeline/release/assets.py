@@ -7,7 +7,7 @@ utterances from another.
 """
 
 import hashlib
-import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
@@ -91,18 +91,27 @@ RELEASE_SPECS = [
 
 
 def _read_release(out_dir) -> tuple[dict[str, bytes | None], dict[str, str | None]]:
-    """The current release files' bytes and sha256 (None when absent); two threads, as reading
-    and hashing release the GIL."""
+    """The current release files' bytes and sha256 (None when absent); a thread per file, as
+    reading and hashing release the GIL."""
     def read(name):
         path = out_dir / name
         data = path.read_bytes() if path.exists() else None
         return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=len(RELEASE_FILE_NAMES)) as pool:
         found = dict(zip(RELEASE_FILE_NAMES, pool.map(read, RELEASE_FILE_NAMES)))
     return {f: d for f, (d, _) in found.items()}, {f: h for f, (_, h) in found.items()}
 
 
+def _survey_user_ids(data: bytes) -> list[str]:
+    """user_id of every line of a survey.jsonl this asset wrote (its first key, SPEC §1.3)."""
+    ids = [m.decode("utf-8") for m in _SURVEY_USER.findall(data)]
+    if len(ids) != data.count(b"\n"):
+        raise ValueError("survey.jsonl: a line does not start with its user_id")
+    return ids
+
+
+_SURVEY_USER = re.compile(rb'^\{"user_id": "([^"\\]*)"', re.M)
 CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 # What those files are built from: if any was materialised after the release was written, the
 # release is rebuilt, never carried forward.
@@ -163,7 +172,7 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
         # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
         # the other files lose the lines of the participants no longer in it (removal/redact.py).
         mode = "carried forward without removed participants"
-        gone = {json.loads(line)["user_id"] for line in previous["survey.jsonl"].splitlines()} - set(survey["user_id"])
+        gone = set(_survey_user_ids(previous["survey.jsonl"])) - set(survey["user_id"])
         files = {"survey.jsonl": survey_records,
                  **{f: without_users(previous[f], rows[f], gone) for f in CARRIED_FILES}}
     else:

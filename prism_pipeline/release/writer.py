@@ -160,9 +160,10 @@ def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | Encoded
             os.fsync(fh.fileno())
         return tmp, final, WrittenFile(name, final, rows, digest.hexdigest(), size)
 
-    # Two threads: writing, hashing and fsync release the GIL, so carried-forward files (ready
-    # bytes) are written side by side; encoding records holds it and gains nothing, loses little.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # A thread per file: writing, hashing and fsync release the GIL, so carried-forward files
+    # (ready bytes) are written side by side; encoding records holds it and gains nothing, loses
+    # little.
+    with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
         futures = [pool.submit(stage, name) for name in files]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:

@@ -152,4 +152,5 @@ def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes,
 
 def _removed_only(hashes: pd.Series, gone: np.ndarray) -> set[str]:
     """Hashes of the dropped rows that no kept row has (a text two participants share stays)."""
-    return set(hashes[gone].dropna()) - set(hashes[~gone].dropna())
+    removed = pd.Index(hashes[gone].dropna().unique())
+    return set(removed[~removed.isin(hashes[~gone])])
