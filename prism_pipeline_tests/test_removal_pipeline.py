@@ -235,6 +235,37 @@ def test_removal_run_before_any_build_says_to_run_the_full_release(tmp_path):
     assert not (tmp_path / "release").exists()
 
 
+def test_a_removal_run_that_fails_after_the_erasure_is_completed_by_the_next_one(world):
+    import hashlib
+    import os
+
+    raw, out, state, instance, defs = world
+    before = _release(out)
+    before_bytes = {n: (out / n).read_bytes() for n in FILES}
+    gone = _footprint(before, "user1")
+    _request(raw, state, "user1")
+    blocker = out / f".survey.jsonl.tmp-{os.getpid()}"  # the writer cannot create its temp file
+    blocker.mkdir()
+    failed = run_job(defs, "removal_rerun", instance=instance)
+    assert not failed.success
+    assert {n: (out / n).read_bytes() for n in FILES} == before_bytes  # previous release intact
+    assert not (state / "removal_ledger.jsonl").exists()
+    assert scan_paths([state / "assets"], gone, []) == {}  # the stored tables are already redacted
+
+    blocker.rmdir()
+    result = run_job(defs, "removal_rerun", instance=instance)
+    assert result.success
+    [erased] = result.asset_materializations_for_node("erasure")
+    assert erased.metadata["footprint_from"].value == "raw files"  # the stored state no longer knows them
+    assert _release(out) == _without(before, "user1")
+    assert scan_paths([out, state], gone, []) == {}
+    [entry] = read_ledger(state / "removal_ledger.jsonl")
+    assert entry["request_id"] == "rr-0001" and entry["run_id"] == result.run_id
+    assert entry["release_sha256_before"] == {n: hashlib.sha256(b).hexdigest() for n, b in before_bytes.items()}
+    assert entry["rows_removed"]["survey.jsonl"] == 1
+    assert entry["rows_removed"]["utterances.jsonl"] == sum(u["user_id"] == "user1" for u in before["utterances.jsonl"])
+
+
 def test_bad_requests_are_refused_without_side_effects(world):
     from prism_pipeline.removal.requests import RemovalRequestError
 
