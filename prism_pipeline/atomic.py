@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(path: Path) -> None:
@@ -24,22 +25,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically: a temporary file in the same directory (mode
-    0600), fsync, ``os.replace``, fsync of the directory. A crash at any instant leaves either
-    the old or the new content, never a mixture, and no temporary file on an ordinary error."""
+@contextmanager
+def replacing(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
+    """A file to write ``path``'s new content to, renamed over ``path`` when the block ends
+    without error: a temporary file in the same directory (mode 0600), ``os.replace``, and with
+    ``durable`` an fsync of the file before and of the directory after. A crash at any instant
+    leaves either the old or the new content, never a mixture, and no temporary file on an
+    ordinary error."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically and durably (:func:`replacing`)."""
+    with replacing(path) as fh:
+        fh.write(data)
 
 
 @contextmanager

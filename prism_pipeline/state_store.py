@@ -18,11 +18,11 @@ No Dagster import.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from prism_pipeline.atomic import replacing
 
 ASSETS_DIRNAME = "assets"
 
@@ -55,11 +55,5 @@ def _dump(value: object, fh) -> None:
 
 def write(path: Path, value: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _dump(value, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, durable=False) as fh:  # module doc: atomic, no fsync
+        _dump(value, fh)

@@ -44,6 +44,13 @@ def _footprint(release, user_id):
     return ids
 
 
+def _written(result, release_asset):
+    """How release_files wrote this file in that run: rebuilt or carried forward."""
+    [m] = [m for m in result.asset_materializations_for_node("release_files")
+           if m.asset_key.to_user_string() == release_asset]
+    return m.metadata["written"].value
+
+
 def _without(release, user_id):
     return {name: [r for r in rows if r["user_id"] != user_id] for name, rows in release.items()}
 
@@ -116,9 +123,7 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     [erased] = result.asset_materializations_for_node("erasure")
     assert erased.metadata["footprint_from"].value == "stored state"
     assert erased.metadata["stored_rows_removed"].value["text_flags"] == entry["rows_removed"]["metadata.jsonl"]
-    [release] = [m for m in result.asset_materializations_for_node("release_files")
-                 if m.asset_key.to_user_string() == "metadata_release"]
-    assert release.metadata["written"].value == "carried forward without removed participants"
+    assert _written(result, "metadata_release") == "carried forward without removed participants"
 
 
 def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
@@ -155,9 +160,7 @@ def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
     _request(raw2, state2, "user1")
     rebuilt = run_job(defs2, "full_release", instance=instance2)
     assert rebuilt.success
-    [release] = [m for m in rebuilt.asset_materializations_for_node("release_files")
-                 if m.asset_key.to_user_string() == "metadata_release"]
-    assert release.metadata["written"].value == "rebuilt"
+    assert _written(rebuilt, "metadata_release") == "rebuilt"
     assert {n: (out / n).read_bytes() for n in FILES} == {n: (out2 / n).read_bytes() for n in FILES}
     redacted, recomputed = _stored(state), _stored(state2)
     assert redacted.keys() == recomputed.keys() and "text_flags" in redacted
@@ -187,9 +190,7 @@ def test_release_is_rebuilt_when_an_upstream_table_changed_since_it_was_written(
     _request(raw, state, "user1")
     result = run_job(defs, "removal_rerun", instance=instance)
     assert result.success
-    [release] = [m for m in result.asset_materializations_for_node("release_files")
-                 if m.asset_key.to_user_string() == "metadata_release"]
-    assert release.metadata["written"].value == "rebuilt"
+    assert _written(result, "metadata_release") == "rebuilt"
     assert "user1" not in {r["user_id"] for r in _rows(out, "metadata.jsonl")}
 
 
@@ -200,9 +201,7 @@ def test_release_edited_by_hand_is_rebuilt_not_carried_forward(world):
     _request(raw, state, "user1")
     result = run_job(defs, "removal_rerun", instance=instance)
     assert result.success
-    [release] = [m for m in result.asset_materializations_for_node("release_files")
-                 if m.asset_key.to_user_string() == "survey_release"]
-    assert release.metadata["written"].value == "rebuilt"
+    assert _written(result, "survey_release") == "rebuilt"
     assert [r["user_id"] for r in _rows(out, "survey.jsonl")] == ["user0", "user2", "user3", "user4", "user5"]
 
 

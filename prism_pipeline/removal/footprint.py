@@ -39,10 +39,6 @@ class Footprint:
     removed_only_hashes: set[str] = field(default_factory=set)
     rows_by_request: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return not self.ids
-
 
 def _texts(survey: pd.DataFrame, conversations: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
     return pd.concat([survey["system_string"], survey["self_description"], conversations["open_feedback"],
