@@ -174,9 +174,12 @@ def test_every_stored_table_with_participant_rows_is_redacted(base):
     from prism_pipeline.removal.redact import ID_COLUMN
 
     redacted = {asset for asset, _ in STORED_TABLES}
-    stored = [p for p in (base / "state" / "assets").iterdir() if p.is_file()]
+    from prism_pipeline import state_store
+
+    # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
+    stored = [p for p in (base / "state" / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
     with_ids = {p.name for p in stored
-                if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(pd.read_pickle(p), "columns", []))}
+                if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
     assert with_ids and with_ids <= redacted
     # text_flags (row-aligned with text_instances) and the reviews (by text hash) have no id column;
     # the optional published files are empty frames here.

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from prism_pipeline import schemas
+from prism_pipeline import schemas, state_store
 from prism_pipeline.inputs.parse import read_survey
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.validation import schema_check_result
@@ -35,7 +35,7 @@ NO_FILE = {"published_moderation", "utterances_input"}
 
 
 def _frames(state):
-    return {name: pd.read_pickle(state / "assets" / name) for name in MODELS}
+    return {name: state_store.read(state_store.table_path(state, [name])) for name in MODELS}
 
 
 def _checks(result):

@@ -81,14 +81,14 @@ def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes,
     stored table under ``state_dir`` (module doc). ``None`` when nothing is stored yet (no
     ``survey_input``): then there is nothing to redact and the caller works from the raw files.
     ``on_removed_only`` is called once with the hashes of texts only they had, as soon as they
-    are known (before the remaining tables are redacted)."""
+    are known (before the remaining tables are redacted). A table partitioned by participant
+    (``state_store``) is read and rewritten only in the parts holding them."""
     if not state_store.table_path(state_dir, ["survey_input"]).exists():
         return None
     footprint = Footprint()
     removed_users: set[str] = set()
     removed_conversations: set[str] = set()
-    instance_mask: np.ndarray | None = None
-    instance_texts: pd.Series | None = None
+    instances: state_store.Dropped | None = None  # what text_instances lost
     text_hashes_known = False  # from the stored text_flags, else by hashing text_instances' texts
     rows_by_table: dict[str, int] = {}
     rows_by_user: dict[str, dict[str, int]] = {}
@@ -96,49 +96,46 @@ def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes,
         path = state_store.table_path(state_dir, [asset])
         if not path.exists():
             continue
-        frame = state_store.read(path)
-        if not isinstance(frame, pd.DataFrame) or frame.empty:
-            continue
         if asset in ("survey_input", "conversations_input"):
-            users = frame["user_id"].dropna().unique()
-            hashes = user_hash(pd.Series(users, dtype="str"), salt)
-            removed_users |= set(users[hashes.isin(request_hashes).to_numpy()])
+            frame = state_store.read(path)
+            if isinstance(frame, pd.DataFrame) and "user_id" in frame.columns:
+                users = frame["user_id"].dropna().unique()
+                hashes = user_hash(pd.Series(users, dtype="str"), salt)
+                removed_users |= set(users[hashes.isin(request_hashes).to_numpy()])
         if rule == "user_id":
-            gone = frame["user_id"].isin(removed_users).to_numpy()
+            dropped = state_store.drop_rows(path, "user_id", removed_users)
         elif rule == "conversation_id":
-            gone = frame["conversation_id"].isin(removed_conversations).to_numpy()
+            dropped = state_store.drop_rows(path, "conversation_id", removed_conversations)
         elif rule == "text_instances":
-            if instance_mask is None or len(instance_mask) != len(frame):
-                raise ValueError(f"stored {asset} is not aligned with text_instances; rebuild with full_release")
-            gone = instance_mask
-        else:  # text_sha256
-            if not text_hashes_known and instance_texts is not None:
-                footprint.removed_only_hashes = _removed_only(hash_texts(instance_texts), instance_mask)
+            dropped, kept = _drop_aligned(path, asset, instances)
+            if dropped is not None:
+                footprint.removed_only_hashes = _removed_only(dropped.rows["text_sha256"], kept["text_sha256"])
                 text_hashes_known = True
-            gone = frame["text_sha256"].isin(footprint.removed_only_hashes).to_numpy()
-        if asset == "conversations_input":
-            removed_conversations = set(frame.loc[gone, "conversation_id"])
-        if asset == "text_instances":
-            instance_mask, instance_texts = gone, frame["text"]
-        if asset == "text_flags":
-            footprint.removed_only_hashes, text_hashes_known = _removed_only(frame["text_sha256"], gone), True
-            if on_removed_only is not None:
-                on_removed_only(set(footprint.removed_only_hashes))
-        if asset in RELEASE_ROWS and gone.any():
-            for user, n in frame.loc[gone, "user_id"].value_counts().items():
-                rows_by_user.setdefault(user, {})[RELEASE_ROWS[asset]] = int(n)
-        if not gone.any():
+                if on_removed_only is not None:
+                    on_removed_only(set(footprint.removed_only_hashes))
+        else:  # text_sha256
+            if not text_hashes_known and instances is not None:
+                footprint.removed_only_hashes = _instance_hashes(state_dir, instances)
+                text_hashes_known = True
+            dropped = state_store.drop_rows(path, "text_sha256", footprint.removed_only_hashes)
+        if dropped is None:
             continue
-        for column in frame.columns:
+        rows = dropped.rows
+        if asset == "conversations_input":
+            removed_conversations = set(rows["conversation_id"])
+        if asset == "text_instances":
+            instances = dropped
+        if asset in RELEASE_ROWS:
+            for user, n in rows["user_id"].value_counts().items():
+                rows_by_user.setdefault(user, {})[RELEASE_ROWS[asset]] = int(n)
+        if rows.empty:
+            continue
+        for column in rows.columns:
             if ID_COLUMN.fullmatch(str(column)):
-                footprint.ids.update(v for v in frame.loc[gone, column].dropna().unique() if isinstance(v, str))
-        kept = frame.loc[~gone]
-        if isinstance(frame.index, pd.RangeIndex):
-            kept = kept.reset_index(drop=True)
-        state_store.write(path, kept)
-        rows_by_table[asset] = int(gone.sum())
-    if not text_hashes_known and instance_texts is not None:
-        footprint.removed_only_hashes = _removed_only(hash_texts(instance_texts), instance_mask)
+                footprint.ids.update(v for v in rows[column].dropna().unique() if isinstance(v, str))
+        rows_by_table[asset] = len(rows)
+    if not text_hashes_known and instances is not None:
+        footprint.removed_only_hashes = _instance_hashes(state_dir, instances)
     hashes_of = {u: user_hash(u, salt) for u in removed_users}
     files = tuple(RELEASE_ROWS.values())
     return Redaction(
@@ -150,7 +147,32 @@ def redact_state(state_dir: str | Path, request_hashes: set[str], salt: bytes,
     )
 
 
-def _removed_only(hashes: pd.Series, gone: np.ndarray) -> set[str]:
+def _drop_aligned(path: Path, asset: str, instances: state_store.Dropped | None
+                  ) -> tuple[state_store.Dropped | None, pd.DataFrame | None]:
+    """Drop from a table row-aligned with text_instances (text_flags: one row per text
+    instance, same order) the rows at the positions text_instances lost; returns them and the
+    kept rows."""
+    frame = state_store.read(path)
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        return None, None
+    if instances is None or instances.table_rows != len(frame):
+        raise ValueError(f"stored {asset} is not aligned with text_instances; rebuild with full_release")
+    gone = np.zeros(len(frame), dtype=bool)
+    gone[instances.positions] = True
+    kept = frame.loc[~gone]
+    if gone.any():
+        state_store.write(path, kept.reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else kept)
+    return state_store.Dropped(frame.loc[gone], instances.positions, len(frame)), kept
+
+
+def _instance_hashes(state_dir, instances: state_store.Dropped) -> set[str]:
+    """Hashes of texts only the dropped text instances had, by hashing texts (no text_flags
+    stored): the dropped rows' texts against the kept ones (the table is already redacted)."""
+    kept = state_store.read(state_store.table_path(state_dir, ["text_instances"]))
+    return _removed_only(hash_texts(instances.rows["text"]), hash_texts(kept["text"]))
+
+
+def _removed_only(removed: pd.Series, kept: pd.Series) -> set[str]:
     """Hashes of the dropped rows that no kept row has (a text two participants share stays)."""
-    removed = pd.Index(hashes[gone].dropna().unique())
-    return set(removed[~removed.isin(hashes[~gone])])
+    gone = pd.Index(removed.dropna().unique())
+    return set(gone[~gone.isin(kept)])
