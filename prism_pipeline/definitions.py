@@ -45,7 +45,8 @@ full_release_job = dg.define_asset_job(
 
 
 def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None,
-               flags: FlagSettings | None = None) -> dg.Definitions:
+               flags: FlagSettings | None = None, partition_min_rows: int | None = None) -> dg.Definitions:
+    io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
@@ -63,7 +64,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
             "flag_settings": flags or FlagSettings(),
             # Intermediate tables are pickled under the state dir, beside the caches, so that one
             # folder holds everything private to the pipeline (and everything a removal must clean).
-            "io_manager": StateIOManager(state_dir=prism_paths.state_dir),
+            "io_manager": StateIOManager(state_dir=prism_paths.state_dir, **io_settings),
             "lazy_state": LazyStateInputManager(state_dir=prism_paths.state_dir),
         },
     )

@@ -53,6 +53,9 @@ class StateIOManager(dg.ConfigurableIOManager):
     """
 
     state_dir: str
+    # Tables of at least this many rows with a participant key are stored in parts, so a
+    # removal rewrites only the parts holding the participant (state_store module doc).
+    partition_min_rows: int = state_store.PARTITION_MIN_ROWS
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         if context.has_asset_key:
@@ -61,7 +64,7 @@ class StateIOManager(dg.ConfigurableIOManager):
         return state_store.table_path(self.state_dir, output.get_identifier())
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        state_store.write(self._path(context), obj)
+        state_store.write(self._path(context), obj, self.partition_min_rows)
 
     def load_input(self, context: dg.InputContext):
         return state_store.read(self._path(context))

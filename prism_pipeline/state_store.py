@@ -9,15 +9,18 @@ manager, so a state written by earlier versions still loads).
 Two forms:
 
 * a **plain pickle** (a file) for every value without a participant key;
-* a **partitioned table** (a folder) for a DataFrame with a ``user_id`` column, else a
-  ``conversation_id`` column: its rows are split into :data:`PARTS` part files by a stable hash
+* a **partitioned table** (a folder) for a DataFrame of at least :data:`PARTITION_MIN_ROWS`
+  rows with a ``user_id`` column, else a ``conversation_id`` column: its rows are split into :data:`PARTS` part files by a stable hash
   of that key (crc32 of the UTF-8 id, mod ``PARTS``), so all rows of one participant (or one
   conversation) sit in one part. Why: a removal request drops one participant's rows from
   every stored table, and then reads and rewrites only the parts holding them, about 1/16 of
   each table, instead of every byte of ~230 MB of pickles (SPEC §7.7; measured in
   ``benchmarks/bench_removal.py``). Reading a partitioned table concatenates its parts and
   restores the original row order (each part stores its rows' positions), so readers see the
-  very frame that was written: index, dtypes, column order and ``attrs`` included.
+  very frame that was written: index, dtypes, column order and ``attrs`` included. Smaller
+  tables (the survey, the conversations, the samples: read whole by most assets) stay plain:
+  16 parts cost more to read than they save to redact (measured: the REP steps of a removal
+  run took 0.27 s instead of 0.12 s with every keyed table partitioned).
 
   Folder layout: ``manifest`` (a pickle: format, key column, hash, part count, whether the
   index was a ``RangeIndex``, ``attrs``, generation) and ``<generation>.<i>`` part files, each
@@ -57,6 +60,7 @@ from prism_pipeline.atomic import replacing
 ASSETS_DIRNAME = "assets"
 PARTS = 16
 PARTITION_KEYS = ("user_id", "conversation_id")  # the first one a table has is its key
+PARTITION_MIN_ROWS = 20_000  # PRISM: the four text tables and the metadata table (27k-106k rows)
 MANIFEST = "manifest"
 _FORMAT = 1
 
@@ -89,9 +93,9 @@ def _write_file(path: Path, *values: object) -> None:
             _dump(value, fh)
 
 
-def partition_key(value: object) -> str | None:
+def partition_key(value: object, min_rows: int = PARTITION_MIN_ROWS) -> str | None:
     """The column a value is partitioned by, or None when it is stored as a plain pickle."""
-    if isinstance(value, pd.DataFrame) and len(value) and isinstance(value.columns, pd.Index):
+    if isinstance(value, pd.DataFrame) and len(value) >= max(min_rows, 1) and isinstance(value.columns, pd.Index):
         return next((c for c in PARTITION_KEYS if c in value.columns), None)
     return None
 
@@ -107,11 +111,12 @@ def part_of(ids: Collection) -> np.ndarray:
     return np.where(codes >= 0, parts[np.maximum(codes, 0)], 0)
 
 
-def write(path: Path, value: object) -> None:
-    """Store ``value`` at ``path``: partitioned when it has a participant key, else plain."""
+def write(path: Path, value: object, partition_min_rows: int = PARTITION_MIN_ROWS) -> None:
+    """Store ``value`` at ``path``: partitioned when it is a table of at least
+    ``partition_min_rows`` rows with a participant key, else plain."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = partition_key(value)
+    key = partition_key(value, partition_min_rows)
     if key is None:
         if path.is_dir():  # was partitioned: write the file beside it, then swap
             tmp = path.with_name(f".{path.name}.plain-{secrets.token_hex(4)}")
@@ -223,9 +228,9 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
         if not isinstance(frame, pd.DataFrame) or column not in frame.columns:
             return None
         gone = frame[column].isin(values).to_numpy()
-        if gone.any():
+        if gone.any():  # stays a plain pickle
             kept = frame.loc[~gone]
-            write(path, kept.reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else kept)
+            _write_file(path, kept.reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else kept)
         return Dropped(frame.loc[gone], np.flatnonzero(gone), len(frame))
     manifest = _manifest(path)
     names = [path / f"{manifest['generation']}.{i}" for i in range(manifest["parts"])]

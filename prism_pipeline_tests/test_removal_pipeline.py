@@ -15,9 +15,17 @@ from prism_pipeline.removal.redact import STORED_TABLES
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.removal.scan import scan_paths
 from prism_pipeline.release.writer import sha256_file
-from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+from prism_pipeline_tests.pipeline import make_defs as _make_defs, run_job, tiny_raw_dir
 
 FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+# The tiny dataset's text tables (50-195 rows) are stored in parts, as PRISM's are (27k-106k
+# rows, state_store.PARTITION_MIN_ROWS); its survey, conversations and samples (4-17) plain.
+PARTITION_MIN_ROWS = 40
+PARTITIONED = {"conversation_history", "interactions", "metadata_table", "text_instances", "utterances"}
+
+
+def make_defs(raw, out, state, **kwargs):
+    return _make_defs(raw, out, state, partition_min_rows=PARTITION_MIN_ROWS, **kwargs)
 
 
 def _rows(out, name):
@@ -171,13 +179,13 @@ def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
 def test_every_stored_table_with_participant_rows_is_redacted(base):
     """A new asset holding participant rows must be added to STORED_TABLES (the leak check
     would catch it, but only after a removal)."""
+    from prism_pipeline import state_store
     from prism_pipeline.removal.redact import ID_COLUMN
 
     redacted = {asset for asset, _ in STORED_TABLES}
-    from prism_pipeline import state_store
-
     # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
     stored = [p for p in (base / "state" / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
+    assert {p.name for p in stored if p.is_dir()} == PARTITIONED
     with_ids = {p.name for p in stored
                 if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
     assert with_ids and with_ids <= redacted

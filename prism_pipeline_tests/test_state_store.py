@@ -58,7 +58,7 @@ def test_a_table_with_a_participant_key_is_stored_in_parts_by_participant(tmp_pa
     frame = _table()
     frame.attrs["source"] = "x"
     path = state_store.table_path(tmp_path, ["utterances"])
-    state_store.write(path, frame)
+    state_store.write(path, frame, partition_min_rows=100)
     assert path.is_dir()
     names = sorted(_files(path))
     assert names[-1] == "manifest" and len(names) == state_store.PARTS + 1
@@ -77,7 +77,7 @@ def test_a_table_with_a_participant_key_is_stored_in_parts_by_participant(tmp_pa
 def test_drop_rows_rewrites_only_the_parts_of_the_dropped_participants(tmp_path):
     frame = _table()
     path = state_store.table_path(tmp_path, ["utterances"])
-    state_store.write(path, frame)
+    state_store.write(path, frame, partition_min_rows=100)
     before = _files(path)
     dropped = state_store.drop_rows(path, "user_id", {"user7", "user23"})
     after = _files(path)
@@ -102,13 +102,17 @@ def test_a_table_keeps_its_index_and_switches_form_without_leftovers(tmp_path):
     path = state_store.table_path(tmp_path, ["survey_input"])
     state_store.write(path, [1, 2])  # plain pickle
     frame = _table(4, 3).set_axis(pd.Index(list(range(2, 26, 2)), name="line"))  # indexed by source line
-    state_store.write(path, frame)
+    state_store.write(path, frame, partition_min_rows=12)
+    assert path.is_dir()
     pd.testing.assert_frame_equal(state_store.read(path), frame)
     dropped = state_store.drop_rows(path, "user_id", {"user1"})
     kept = frame[frame["user_id"] != "user1"]
     pd.testing.assert_frame_equal(state_store.read(path), kept)  # source lines kept, not renumbered
     assert dropped.rows.index.name == "line"
-    state_store.write(path, frame.iloc[:0])  # no rows: a plain pickle again
+    state_store.write(path, frame.iloc[:11], partition_min_rows=12)  # too few rows: a plain pickle again
+    assert path.is_file() and sorted(p.name for p in path.parent.iterdir()) == ["survey_input"]
+    pd.testing.assert_frame_equal(state_store.read(path), frame.iloc[:11])
+    state_store.write(path, frame.iloc[:0], partition_min_rows=0)  # nor is an empty table partitioned
     assert path.is_file() and sorted(p.name for p in path.parent.iterdir()) == ["survey_input"]
     pd.testing.assert_frame_equal(state_store.read(path), frame.iloc[:0])
 
@@ -116,11 +120,11 @@ def test_a_table_keeps_its_index_and_switches_form_without_leftovers(tmp_path):
 def test_a_failed_partitioned_write_leaves_the_previous_table_and_no_orphan_part(tmp_path):
     frame = _table()
     path = state_store.table_path(tmp_path, ["utterances"])
-    state_store.write(path, frame)
+    state_store.write(path, frame, partition_min_rows=100)
     before = _files(path)
     bad = frame.astype({"text": object})
     bad.loc[len(bad) - 1, "text"] = lambda: 0  # unpicklable, in one part only
     with pytest.raises(AttributeError, match="Can't pickle local object"):
-        state_store.write(path, bad)
+        state_store.write(path, bad, partition_min_rows=100)
     assert _files(path) == before
     pd.testing.assert_frame_equal(state_store.read(path), frame)
