@@ -91,7 +91,11 @@ def test_version_change_invalidates_only_that_detector(cache):
 def test_delete_hashes_removes_every_detector_entry(cache):
     cache.put_many("langid", "v1", {A: {"language_flag": "en"}, B: {"language_flag": "fr"}})
     cache.put_many("scrubadub", "v1", {A: {"pii_flag": False}, C: {"pii_flag": True}})
-    assert cache.delete_hashes([A, A, h("never stored")]) == 2
+    cache.put_many("langid", "v0", {A: {"language_flag": "it"}})  # every version of every detector
+    cache.put_many("moderation", "v3", {A: {"flagged": False}})
+    assert cache._detector_versions() == [("langid", "v0"), ("langid", "v1"), ("moderation", "v3"),
+                                          ("scrubadub", "v1")]
+    assert cache.delete_hashes([A, A, h("never stored")]) == 4
     assert cache.get_many("langid", "v1", [A, B]) == {B: {"language_flag": "fr"}}
     assert cache.get_many("scrubadub", "v1", [A, C]) == {C: {"pii_flag": True}}
     assert cache.stats()["total"] == 2

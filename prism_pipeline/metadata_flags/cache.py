@@ -545,15 +545,20 @@ class FlagCache:
 
     def _detector_versions(self) -> list[tuple[str, str]]:
         """Every (detector_id, version) present, by skip-scan of the primary key (a few index
-        seeks, not a pass over every row)."""
+        seeks, not a pass over every row). Two levels, detector then version: a row-value
+        ``(detector_id, version) > (?, ?)`` seeks on the detector only and then walks every row
+        of its other versions (50 ms per step on the PRISM cache, against 0.1 ms in all)."""
         found: list[tuple[str, str]] = []
-        row = self._conn.execute(
-            "SELECT detector_id, version FROM flag_cache ORDER BY detector_id, version LIMIT 1").fetchone()
-        while row is not None:
-            found.append(tuple(row))
-            row = self._conn.execute(
-                "SELECT detector_id, version FROM flag_cache WHERE (detector_id, version) > (?, ?) "
-                "ORDER BY detector_id, version LIMIT 1", row).fetchone()
+        one = lambda sql, *args: self._conn.execute(sql, args).fetchone()  # noqa: E731
+        detector = one("SELECT detector_id FROM flag_cache ORDER BY detector_id LIMIT 1")
+        while detector is not None:
+            version = one("SELECT version FROM flag_cache WHERE detector_id = ? ORDER BY version LIMIT 1", detector[0])
+            while version is not None:
+                found.append((detector[0], version[0]))
+                version = one("SELECT version FROM flag_cache WHERE detector_id = ? AND version > ? "
+                              "ORDER BY version LIMIT 1", detector[0], version[0])
+            detector = one("SELECT detector_id FROM flag_cache WHERE detector_id > ? ORDER BY detector_id LIMIT 1",
+                           detector[0])
         return found
 
     def prune_versions(self, detector_id: str, keep_version: str) -> int:
