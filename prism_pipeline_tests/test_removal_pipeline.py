@@ -103,8 +103,7 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     # Everyone else's rows are unchanged: same ids, same flags, same order (the tiny dataset's
     # census cells are not full, so in reference mode nobody else's REP flag moves).
     assert after == _without(before, "user1")
-    # Nothing of user1 remains: release, private state, and the Dagster instance's event log
-    # (read through the API: the SQLite storage compresses records).
+    # Nothing of user1 remains: release, private state, and the Dagster instance's event log.
     assert scan_paths([out, state], gone, []) == {}
     assert event_log_matches(instance, gone, []) == 0
     assert event_log_matches(instance, {"user0", "c0"}, []) == 0  # ids are never logged at all
@@ -148,6 +147,31 @@ def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
     assert run_job(defs2, "removal_rerun", instance=instance2).success
     assert {name: (out2 / name).read_bytes() for name in FILES} == sequential
     assert [e["request_id"] for e in read_ledger(state / "removal_ledger.jsonl")] == ["rr-0001", "rr-0002"]
+
+
+def test_event_log_scan_finds_an_id_logged_in_any_run(world):
+    """The scan reads the SQLite storage's stored events directly: it finds what the API
+    finds, in every run."""
+    from prism_pipeline.removal.scan import count_in_bytes
+
+    _, _, _, instance, _ = world
+    assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"  # the direct path
+
+    @dg.op
+    def careless(context):
+        context.log.info("looked at user3, c12 and user3 again")
+
+    @dg.job
+    def careless_job():
+        careless()
+
+    assert careless_job.execute_in_process(instance=instance).success
+    ids = {"user3", "c12"}
+    through_api = sum(count_in_bytes("\n".join(dg.serialize_value(e) for e in instance.all_logs(run_id)).encode(),
+                                     ids, []) for run_id in instance.get_run_ids())
+    assert through_api >= 3
+    assert event_log_matches(instance, ids, []) == through_api
+    assert event_log_matches(instance, {"user4"}, []) == 0
 
 
 def _stored(state):
