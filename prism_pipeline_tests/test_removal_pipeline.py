@@ -269,7 +269,9 @@ def test_removal_run_before_any_build_says_to_run_the_full_release(tmp_path):
     assert not (tmp_path / "release").exists()
 
 
-def test_a_removal_run_that_fails_after_the_erasure_is_completed_by_the_next_one(world):
+# survey.jsonl is staged by the step's own thread, the carried files each by a pool thread
+@pytest.mark.parametrize("blocked", ["survey.jsonl", "utterances.jsonl"])
+def test_a_removal_run_that_fails_after_the_erasure_is_completed_by_the_next_one(world, blocked):
     import hashlib
     import os
 
@@ -278,11 +280,12 @@ def test_a_removal_run_that_fails_after_the_erasure_is_completed_by_the_next_one
     before_bytes = {n: (out / n).read_bytes() for n in FILES}
     gone = _footprint(before, "user1")
     _request(raw, state, "user1")
-    blocker = out / f".survey.jsonl.tmp-{os.getpid()}"  # the writer cannot create its temp file
+    blocker = out / f".{blocked}.tmp-{os.getpid()}"  # the writer cannot create its temp file
     blocker.mkdir()
     failed = run_job(defs, "removal_rerun", instance=instance)
     assert not failed.success
     assert {n: (out / n).read_bytes() for n in FILES} == before_bytes  # previous release intact
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [blocker.name]  # no staged file left
     assert not (state / "removal_ledger.jsonl").exists()
     assert scan_paths([state / "assets"], gone, []) == {}  # the stored tables are already redacted
 

@@ -9,6 +9,7 @@ utterances from another.
 import hashlib
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -16,7 +17,7 @@ import pandas as pd
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
 from prism_pipeline.release import build
-from prism_pipeline.release.writer import without_users, write_release
+from prism_pipeline.release.writer import Staged, commit, discard, sha256_file, stage, without_users, write_release
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.assets import LEDGER_FILENAME
 from prism_pipeline.metadata_flags.resources import FlagSettings
@@ -90,17 +91,22 @@ RELEASE_SPECS = [
 ]
 
 
-def _read_release(out_dir) -> tuple[dict[str, bytes | None], dict[str, str | None]]:
-    """The current release files' bytes and sha256 (None when absent); a thread per file, as
-    reading and hashing release the GIL."""
-    def read(name):
-        path = out_dir / name
-        data = path.read_bytes() if path.exists() else None
-        return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
-
-    with ThreadPoolExecutor(max_workers=len(RELEASE_FILE_NAMES)) as pool:
-        found = dict(zip(RELEASE_FILE_NAMES, pool.map(read, RELEASE_FILE_NAMES)))
-    return {f: d for f, (d, _) in found.items()}, {f: h for f, (_, h) in found.items()}
+def _carry(out_dir: Path, name: str, recorded: tuple[str, int] | None, gone: set[str]
+           ) -> tuple[str | None, Staged | None]:
+    """One release file before a removal: its sha256 (for the ledger; None when absent) and,
+    when it is exactly what this asset last wrote (``recorded``: sha256 and rows, else None),
+    the file staged without the lines of the ``gone`` participants. One thread per file, so
+    one file's read, hashes and write overlap another's (they release the GIL)."""
+    path = out_dir / name
+    if not path.exists():
+        return None, None
+    if recorded is None:
+        return sha256_file(path), None
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != recorded[0]:
+        return sha, None
+    return sha, stage(out_dir, name, without_users(data, recorded[1], gone))
 
 
 def _survey_user_ids(data: bytes) -> list[str]:
@@ -118,26 +124,26 @@ CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 CARRIED_FROM = ("conversations_input", "conversation_history", "utterances", "balanced_subset", "metadata_table")
 
 
-def _carry_forward_rows(instance: dg.DagsterInstance, sha_now: dict[str, str | None]) -> dict[str, int] | None:
-    """The row count of each release file when the release on disk is exactly what this asset
-    last wrote (sha256 in its last materialisation) and none of the tables the carried files
-    come from was materialised since; else None. Then dropping the removed participants' lines
-    equals a rebuild from the redacted tables."""
+def _recorded_release(instance: dg.DagsterInstance) -> dict[str, tuple[str, int]] | None:
+    """{release file: (sha256, rows)} as this asset last wrote them, when none of the tables
+    the carried files come from was materialised since; else None. A release file whose bytes
+    still have that sha256 can then be carried forward: dropping the removed participants'
+    lines equals a rebuild from the redacted tables."""
     keys = [spec.key for spec in RELEASE_SPECS] + [dg.AssetKey(k) for k in CARRIED_FROM]
     events = instance.get_latest_materialization_events(keys)  # one query, not nine
-    rows, written_at = {}, []
+    recorded, written_at = {}, []
     for spec in RELEASE_SPECS:
         event = events.get(spec.key)
         meta = event.asset_materialization.metadata if event else {}
-        if "sha256" not in meta or meta["sha256"].value != sha_now.get(spec.metadata["release_file"]):
+        if "sha256" not in meta:
             return None
-        rows[spec.metadata["release_file"]] = int(meta["dagster/row_count"].value)
+        recorded[spec.metadata["release_file"]] = (meta["sha256"].value, int(meta["dagster/row_count"].value))
         written_at.append(event.timestamp)
     for key in CARRIED_FROM:
         event = events.get(dg.AssetKey(key))
         if event is None or event.timestamp > min(written_at):
             return None
-    return rows
+    return recorded
 
 
 @dg.multi_asset(
@@ -158,30 +164,60 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                   erasure: pd.DataFrame):
     ledger_path = prism_paths.state / LEDGER_FILENAME
     pending = ledger.pending(removal_requests, ledger_path)
-    # The release before a removal, read once (in threads, while the survey is built): its
-    # sha256 goes to the ledger, and its lines may be carried forward.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        reading = pool.submit(_read_release, prism_paths.output) if not pending.empty else None
+    out = prism_paths.output
+
+    def survey_records() -> list[dict]:
         users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
-        survey = build.survey_release(survey_input, users, uk_rep_sample["included_in_UK_REP"],
-                                      us_rep_sample["included_in_US_REP"])
-        survey_records = build.survey_records(survey)
-        previous, before = reading.result() if reading is not None else ({}, {})
-    rows = _carry_forward_rows(context.instance, before) if not pending.empty else None
-    if rows is not None:
-        # A removal with nothing else changed: the survey is rebuilt (its REP flags may change),
-        # the other files lose the lines of the participants no longer in it (removal/redact.py).
-        mode = "carried forward without removed participants"
-        gone = set(_survey_user_ids(previous["survey.jsonl"])) - set(survey["user_id"])
-        files = {"survey.jsonl": survey_records,
-                 **{f: without_users(previous[f], rows[f], gone) for f in CARRIED_FILES}}
+        return build.survey_records(build.survey_release(
+            survey_input, users, uk_rep_sample["included_in_UK_REP"], us_rep_sample["included_in_US_REP"]))
+
+    written, before, mode = None, {}, "rebuilt"
+    if pending.empty:
+        records = survey_records()
     else:
-        mode, previous = "rebuilt", {}
-        files = build.release_records(survey_records, build.conversations_release(conversations_input, balanced_subset),
+        # A removal: the release before it is read once, a thread per file, while the survey is
+        # built. Its sha256 goes to the ledger; if it is what this asset last wrote and nothing
+        # it is built from changed since, the survey is rebuilt (its REP flags may change) and
+        # the other files are carried forward without the lines of the participants no longer
+        # in the survey (removal/redact.py), else everything is rebuilt.
+        recorded = _recorded_release(context.instance)
+        survey_path = out / "survey.jsonl"
+        previous = survey_path.read_bytes() if survey_path.exists() else None
+        before["survey.jsonl"] = hashlib.sha256(previous).hexdigest() if previous is not None else None
+        if recorded is not None and before["survey.jsonl"] != recorded["survey.jsonl"][0]:
+            recorded = None
+        gone = set(_survey_user_ids(previous)) - set(survey_input["user_id"]) if recorded else set()
+        staged: list[Staged | None] = []
+        carrying = {}
+        try:
+            with ThreadPoolExecutor(max_workers=len(CARRIED_FILES)) as pool:
+                carrying = {f: pool.submit(_carry, out, f, recorded[f] if recorded else None, gone)
+                            for f in CARRIED_FILES}
+                records = survey_records()
+                if recorded is not None:
+                    staged.append(stage(out, "survey.jsonl", records))
+        except BaseException:  # every thread has ended here (the pool waits for them)
+            discard(staged + [f.result()[1] for f in carrying.values() if f.exception() is None])
+            raise
+        for f, future in carrying.items():
+            if future.exception() is None:
+                before[f], carried = future.result()
+                staged.append(carried)
+        errors = [future.exception() for future in carrying.values() if future.exception() is not None]
+        if errors:
+            discard(staged)
+            raise errors[0]
+        if recorded is not None and None not in staged:
+            mode = "carried forward without removed participants"
+            written = commit(staged)
+        else:
+            discard(staged)
+    if written is None:
+        files = build.release_records(records, build.conversations_release(conversations_input, balanced_subset),
                                       conversation_history.load(),
                                       build.utterances_release(utterances.load(), balanced_subset),
                                       metadata_table.load())
-    written = write_release(prism_paths.output, files)
+        written = write_release(out, files)
     context.log.info(f"release {mode} in {prism_paths.output}")
     if not pending.empty:
         # Only after every file is in place: a failed run leaves the ledger as it was.
