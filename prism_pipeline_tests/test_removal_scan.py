@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import platform
 import sqlite3
 
 import pandas as pd
@@ -12,7 +13,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from prism_pipeline.removal import scan
 from prism_pipeline.removal.scan import ScanInputError, count_in_bytes, scan_paths
+
+
+
+@pytest.fixture(autouse=True, params=scan.ENGINES)
+def engine(request, monkeypatch):
+    """Every test runs with both engines of the file scan (they must agree to the match)."""
+    if request.param == "hyperscan" and scan.hyperscan is None:
+        assert platform.machine() != "x86_64", "hyperscan is a dependency on x86-64 (pyproject.toml)"
+        pytest.skip("no hyperscan wheel for this platform")
+    monkeypatch.setattr(scan, "DEFAULT_ENGINE", request.param)
+    return request.param
+
 
 TEXT = "My neighbour's dog ate the sofa."
 HEX = hashlib.sha256(TEXT.encode()).hexdigest()
