@@ -148,7 +148,7 @@ def test_store_holds_hashes_not_texts(tmp_path):
         files = sorted(tmp_path.iterdir())
         data = b"".join(p.read_bytes() for p in files)
     assert [p.name for p in files] == [DEFAULT_FILENAME, DEFAULT_FILENAME + "-shm", DEFAULT_FILENAME + "-wal"]
-    assert h(texts[0]).encode() in data  # the check below can fail
+    assert bytes.fromhex(h(texts[0])) in data  # stored as the 32-byte digest; the check below can fail
     for text in texts:
         for needle in (text, text[:12], text.encode("utf-16-le").decode("latin-1")[:12]):
             assert needle.encode("utf-8") not in data
@@ -197,7 +197,7 @@ def test_snapshot_ignored_once_a_row_changes_or_goes(cache):
     save_all(cache, "d", "v", {A: '{"x":9}'})
     assert len(cache.snapshot("d", "v")) == 1
     conn = sqlite3.connect(cache.path)  # a deletion by hand is noticed too (a trigger)
-    conn.execute("DELETE FROM flag_cache WHERE text_sha256 = ?", (C,))
+    conn.execute("DELETE FROM flag_entry WHERE text_sha256 = ?", (bytes.fromhex(C),))
     conn.commit()
     conn.close()
     assert len(cache.snapshot("d", "v")) == 0
@@ -342,3 +342,53 @@ def test_purge_flag_cache_leaves_no_byte_of_the_deleted_hashes(tmp_path):
     assert purge_flag_cache(path, set()) == 0
     assert purge_flag_cache(tmp_path / "missing.sqlite", gone) == 0
     assert sorted(p.name for p in path.parent.iterdir()) == [DEFAULT_FILENAME]  # no WAL, no temp file
+
+
+# ---------------------------------------------------------------------------------------
+# Schema 2: detector versions and results stored once; schema-1 files migrated on open
+# ---------------------------------------------------------------------------------------
+SCHEMA_1 = """
+CREATE TABLE flag_cache (detector_id TEXT NOT NULL, version TEXT NOT NULL, text_sha256 TEXT NOT NULL,
+    result TEXT NOT NULL, PRIMARY KEY (detector_id, version, text_sha256)) WITHOUT ROWID;
+CREATE TABLE flag_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER flag_cache_row_deleted AFTER DELETE ON flag_cache BEGIN
+    UPDATE flag_cache_meta SET value = lower(hex(randomblob(16))) WHERE name = 'token';
+END;
+INSERT INTO flag_cache_meta VALUES ('token', 'abc123');
+"""
+
+
+def test_a_schema_1_cache_is_migrated_on_open_and_keeps_its_entries_and_token(tmp_path):
+    path = tmp_path / DEFAULT_FILENAME
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.executemany("INSERT INTO flag_cache VALUES (?, ?, ?, ?)", [
+        ("langid", "v1", A, '{"language_flag":"en"}'), ("langid", "v1", B, '{"language_flag":"en"}'),
+        ("scrubadub", "v1", A, '{"pii_flag":false}'), ("langid", "v0", C, '{"language_flag":"de"}')])
+    conn.commit()
+    conn.close()
+    with FlagCache(path) as cache:
+        assert cache.token() == "abc123"  # snapshots written under schema 1 stay valid
+        assert cache.get_many("langid", "v1", [A, B, C]) == {A: {"language_flag": "en"}, B: {"language_flag": "en"}}
+        assert cache.stats()["entries"] == {("langid", "v0"): 1, ("langid", "v1"): 2, ("scrubadub", "v1"): 1}
+        assert cache.delete_hashes([A]) == 2 and cache.token() != "abc123"  # the new triggers fire
+        tables = {r[0] for r in cache._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables == {"flag_detector", "flag_result", "flag_entry", "flag_cache_meta"}
+        # the schema-1 view of the same entries, for inspection
+        assert cache._conn.execute("SELECT * FROM flag_cache ORDER BY 1, 2, 3").fetchall() == [
+            ("langid", "v0", C, '{"language_flag":"de"}'), ("langid", "v1", B, '{"language_flag":"en"}')]
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert A.encode() not in data and B.encode() not in data  # the rebuilt file has no hex copy left
+    with FlagCache(path) as cache:  # opening again: nothing to migrate
+        assert cache.stats()["total"] == 2
+
+
+def test_results_no_entry_uses_any_more_are_deleted_with_the_entries(cache):
+    cache.put_many("moderation", "v1", {A: {"score": 0.8731}, B: {"score": 0.1}, C: {"score": 0.1}})
+    cache.put_many("langid", "v1", {A: {"language_flag": "en"}, B: {"language_flag": "en"}})
+    assert cache.delete_hashes([A]) == 2
+    results = [r for (r,) in cache._conn.execute("SELECT result FROM flag_result ORDER BY result")]
+    assert results == ['{"language_flag":"en"}', '{"score":0.1}']  # A's own score is gone
+    assert cache.prune_versions("moderation", keep_version="v2") == 2
+    assert [r for (r,) in cache._conn.execute("SELECT result FROM flag_result")] == ['{"language_flag":"en"}']
+    assert cache._detector_versions() == [("langid", "v1")]

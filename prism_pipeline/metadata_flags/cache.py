@@ -5,8 +5,8 @@ computes only texts whose hash is not stored for the current detector version, s
 rerun costs a lookup, a changed participant costs their texts only, and removing a
 participant costs no recomputation (:meth:`FlagCache.delete_hashes` drops what only they had).
 
-Why SQLite (stdlib ``sqlite3``), one table, WAL mode
------------------------------------------------------
+Why SQLite (stdlib ``sqlite3``), WAL mode
+-----------------------------------------
 * Crash safety: each ``put_many`` is one transaction, committed when the runner finishes a
   chunk. A run killed at any instant (SIGKILL included) keeps every committed chunk and
   loses only the chunk in flight; the file is never left half-written (the journal rolls
@@ -18,7 +18,7 @@ Why SQLite (stdlib ``sqlite3``), one table, WAL mode
   SQLite locking is not reliable on network filesystems: shards on different machines
   each write their own file and the collecting step calls :meth:`FlagCache.merge_from`.
 * Lookups by primary key are indexed (``WITHOUT ROWID`` table clustered on the key), and
-  the whole store for 106,554 texts x 3 detectors is tens of MB.
+  the whole store for 106,554 texts x 3 detectors is ~15 MB.
 * Privacy: only the sha256 of a text is stored, never the text (the tests grep the file
   bytes for sample texts). A hash of a short common text can be confirmed by guessing, so
   the file is treated as private state like the data, not released.
@@ -27,11 +27,14 @@ Why SQLite (stdlib ``sqlite3``), one table, WAL mode
 crash or power loss; after a power loss the last few commits may be lost, which for a
 cache only means recomputing them.
 
-Schema trade-off: the key repeats ``detector_id`` and ``version`` as text and the hash as
-64 hex characters, which is simple to inspect and join with the manual-review table; an
-integer (detector, version) id and 32-byte BLOB hashes would make the file ~40% smaller and
-warm reads ~2x faster (measured), at the price of a second table. Warm reruns read the
-snapshots below instead, so the simple form is kept.
+Schema (2): entries are ``(detector key, 32-byte digest, result key)``; the (detector_id,
+version) pairs and the distinct result JSONs are stored once each in their own tables (PRISM:
+3 detector versions and ~120 distinct results for 305k entries). Schema 1 kept all four as
+text in one table: 124 MB for PRISM against ~15 MB, and a removal rebuilds the whole file
+after deleting (``removal/footprint.py``), so its size was the removal's largest single cost.
+A view named ``flag_cache`` shows the entries in the schema-1 columns, for inspection and
+joins with the manual-review table by ``text_sha256``. A schema-1 file is migrated when
+opened (:meth:`FlagCache._migrate_schema_1`).
 
 A changed detector version invalidates only its own entries: rows of other versions are
 simply not read (:meth:`FlagCache.prune_versions` deletes them to reclaim space).
@@ -86,27 +89,37 @@ import pandas as pd
 
 from prism_pipeline.metadata_flags.detectors import encode_result
 
+# Schema 2 (module doc); ``flag_cache`` is the schema-1 columns as a view.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS flag_cache (
+CREATE TABLE IF NOT EXISTS flag_detector (
+    id          INTEGER PRIMARY KEY,
     detector_id TEXT NOT NULL,
     version     TEXT NOT NULL,
-    text_sha256 TEXT NOT NULL,
-    result      TEXT NOT NULL,
-    PRIMARY KEY (detector_id, version, text_sha256)
+    UNIQUE (detector_id, version)
+);
+CREATE TABLE IF NOT EXISTS flag_result (id INTEGER PRIMARY KEY, result TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS flag_entry (
+    detector    INTEGER NOT NULL,
+    text_sha256 BLOB NOT NULL,
+    result      INTEGER NOT NULL,
+    PRIMARY KEY (detector, text_sha256)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS flag_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS flag_cache_row_deleted AFTER DELETE ON flag_cache BEGIN
+CREATE TRIGGER IF NOT EXISTS flag_entry_deleted AFTER DELETE ON flag_entry BEGIN
     UPDATE flag_cache_meta SET value = lower(hex(randomblob(16))) WHERE name = 'token';
 END;
-CREATE TRIGGER IF NOT EXISTS flag_cache_row_updated AFTER UPDATE ON flag_cache BEGIN
+CREATE TRIGGER IF NOT EXISTS flag_entry_updated AFTER UPDATE ON flag_entry BEGIN
     UPDATE flag_cache_meta SET value = lower(hex(randomblob(16))) WHERE name = 'token';
 END;
+CREATE VIEW IF NOT EXISTS flag_cache (detector_id, version, text_sha256, result) AS
+    SELECT d.detector_id, d.version, lower(hex(e.text_sha256)), r.result
+    FROM flag_entry e JOIN flag_detector d ON d.id = e.detector JOIN flag_result r ON r.id = e.result;
 """
 _NEW_TOKEN = "INSERT OR IGNORE INTO flag_cache_meta (name, value) VALUES ('token', lower(hex(randomblob(16))))"
 # An unchanged result is not rewritten (no UPDATE, so no token change: snapshots stay valid).
 _UPSERT = (
-    "INSERT INTO flag_cache (detector_id, version, text_sha256, result) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (detector_id, version, text_sha256) DO UPDATE SET result = excluded.result "
+    "INSERT INTO flag_entry (detector, text_sha256, result) VALUES (?, ?, ?) "
+    "ON CONFLICT (detector, text_sha256) DO UPDATE SET result = excluded.result "
     "WHERE result IS NOT excluded.result"
 )
 # SQLite's default limit on bound parameters is 32,766 (>= 3.32); stay well below it.
@@ -323,9 +336,48 @@ class FlagCache:
         # every ~40 MB of WAL instead of every 4 MB halves the cost of a cold run's commits.
         self._conn.execute("PRAGMA cache_size=-65536")
         self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        if self._object_type("flag_cache") == "table":  # schema 1: moved aside, then copied below
+            self._conn.execute("ALTER TABLE flag_cache RENAME TO flag_cache_v1")
         self._conn.executescript(_SCHEMA)
+        if self._object_type("flag_cache_v1") == "table":
+            self._migrate_schema_1()
         if self._conn.execute("SELECT 1 FROM flag_cache_meta WHERE name = 'token'").fetchone() is None:
             self._conn.execute(_NEW_TOKEN)
+
+    def _object_type(self, name: str) -> str | None:
+        row = self._conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _migrate_schema_1(self) -> None:
+        """Copy a schema-1 cache (one table ``flag_cache``, renamed ``flag_cache_v1`` first) into
+        the schema-2 tables and drop it, in one transaction, then rebuild the file so no page
+        keeps the old rows. A crash at any point leaves either form, and the next open resumes.
+        The token is kept: the entries are the same, so snapshot files stay valid."""
+        self._conn.create_function("prism_unhex", 1, bytes.fromhex, deterministic=True)
+        with self._transaction():
+            self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) "
+                               "SELECT DISTINCT detector_id, version FROM flag_cache_v1")
+            self._conn.execute("INSERT OR IGNORE INTO flag_result (result) SELECT DISTINCT result FROM flag_cache_v1")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO flag_entry (detector, text_sha256, result) "
+                "SELECT d.id, prism_unhex(o.text_sha256), r.id FROM flag_cache_v1 o "
+                "JOIN flag_detector d ON d.detector_id = o.detector_id AND d.version = o.version "
+                "JOIN flag_result r ON r.result = o.result")
+            self._conn.execute("DROP TABLE flag_cache_v1")  # its triggers go with it
+        self._conn.execute("VACUUM")
+
+    def _detector_key(self, detector_id: str, version: str, create: bool = False) -> int | None:
+        """The integer key of a (detector_id, version); with ``create``, added when new."""
+        if create:
+            self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) VALUES (?, ?)",
+                               (detector_id, version))
+        row = self._conn.execute("SELECT id FROM flag_detector WHERE detector_id = ? AND version = ?",
+                                 (detector_id, version)).fetchone()
+        return row[0] if row else None
+
+    def _drop_orphan_results(self) -> None:
+        """Results no entry refers to any more: a moderation score may be one deleted text's own."""
+        self._conn.execute("DELETE FROM flag_result WHERE id NOT IN (SELECT result FROM flag_entry)")
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -363,22 +415,20 @@ class FlagCache:
         asked (callers align with ``Index.get_indexer``); for few keys it returns only those
         asked that are present. Either way it is one pass in C, not a dict per key.
         """
-        if len(hashes) >= _SCAN_FROM:
+        key = self._detector_key(detector_id, version)
+        select = ("SELECT lower(hex(e.text_sha256)), r.result FROM flag_entry e JOIN flag_result r "
+                  "ON r.id = e.result WHERE e.detector = ?")
+        rows = []
+        if key is None:
+            pass
+        elif len(hashes) >= _SCAN_FROM:
             # Many keys: one range scan of this (detector_id, version) beats batched IN lookups.
-            rows = self._conn.execute(
-                "SELECT text_sha256, result FROM flag_cache WHERE detector_id = ? AND version = ?",
-                (detector_id, version),
-            ).fetchall()
+            rows = self._conn.execute(select, (key,)).fetchall()
         else:
-            wanted = list(dict.fromkeys(hashes))
-            rows = []
+            wanted = [bytes.fromhex(h) for h in dict.fromkeys(hashes) if _is_hex64(h)]
             for batch in _batches(wanted):
                 marks = ",".join("?" * len(batch))
-                rows += self._conn.execute(
-                    "SELECT text_sha256, result FROM flag_cache "
-                    f"WHERE detector_id = ? AND version = ? AND text_sha256 IN ({marks})",
-                    (detector_id, version, *batch),
-                ).fetchall()
+                rows += self._conn.execute(f"{select} AND e.text_sha256 IN ({marks})", (key, *batch)).fetchall()
         frame = pd.DataFrame(rows, columns=["text_sha256", "result"], dtype=object)
         return pd.Series(frame["result"].to_numpy(), index=pd.Index(frame["text_sha256"], dtype=object), dtype=object)
 
@@ -472,8 +522,8 @@ class FlagCache:
     def stats(self) -> dict:
         """Row counts per (detector_id, version), total rows and the file size in bytes."""
         rows = self._conn.execute(
-            "SELECT detector_id, version, COUNT(*) FROM flag_cache GROUP BY detector_id, version "
-            "ORDER BY detector_id, version"
+            "SELECT d.detector_id, d.version, COUNT(*) FROM flag_entry e JOIN flag_detector d ON d.id = e.detector "
+            "GROUP BY d.detector_id, d.version ORDER BY d.detector_id, d.version"
         ).fetchall()
         return {
             "path": str(self.path),
@@ -503,11 +553,19 @@ class FlagCache:
         """Like :meth:`put_many`, with each result already encoded by :func:`encode_result`."""
         latest = dict(items)  # a hash given twice: the last result wins
         # Key order: inserts walk the B-tree once instead of jumping between random pages.
-        rows = [(detector_id, version, h, latest[h]) for h in sorted(latest)]
-        _check_hashes([r[2] for r in rows])
+        _check_hashes(list(latest))
+        hashes = sorted(latest)
         with self._transaction():
-            self._conn.executemany(_UPSERT, rows)
-        return len(rows)
+            key = self._detector_key(detector_id, version, create=True)
+            distinct = list(dict.fromkeys(latest.values()))
+            self._conn.executemany("INSERT OR IGNORE INTO flag_result (result) VALUES (?)", ((r,) for r in distinct))
+            ids: dict[str, int] = {}
+            for batch in _batches(distinct):
+                marks = ",".join("?" * len(batch))
+                ids.update((r, i) for i, r in self._conn.execute(
+                    f"SELECT id, result FROM flag_result WHERE result IN ({marks})", batch))
+            self._conn.executemany(_UPSERT, ((key, bytes.fromhex(h), ids[latest[h]]) for h in hashes))
+        return len(hashes)
 
     def delete_hashes(self, hashes: Iterable[str]) -> int:
         """Delete every detector's entries for these text hashes; returns rows deleted.
@@ -517,8 +575,9 @@ class FlagCache:
         are rewritten without them before the deletion commits (module doc, Privacy). Freed
         database pages still hold the rows until a ``VACUUM``.
         """
-        wanted = list(dict.fromkeys(hashes))
-        gone = digests_of(h for h in wanted if _is_hex64(h))
+        wanted = [h for h in dict.fromkeys(hashes) if _is_hex64(h)]
+        gone = digests_of(wanted)
+        blobs = [bytes.fromhex(h) for h in wanted]
 
         def edit(snap: Snapshot) -> Snapshot:
             kept = snap.without(gone)
@@ -530,44 +589,36 @@ class FlagCache:
         self._conn.execute("PRAGMA secure_delete=ON")
         with self._transaction():
             old_token = self.token()
-            # By full primary key, one (detector, version) at a time: index seeks instead of a
+            # By full primary key, one detector version at a time: index seeks instead of a
             # scan of the whole table per batch (0.2 s on the PRISM cache).
-            for detector_id, version in self._detector_versions():
-                for batch in _batches(wanted):
+            for (key,) in self._conn.execute("SELECT id FROM flag_detector ORDER BY id").fetchall():
+                for batch in _batches(blobs):
                     marks = ",".join("?" * len(batch))
                     cur = self._conn.execute(
-                        f"DELETE FROM flag_cache WHERE detector_id = ? AND version = ? AND text_sha256 IN ({marks})",
-                        [detector_id, version, *batch])
+                        f"DELETE FROM flag_entry WHERE detector = ? AND text_sha256 IN ({marks})", [key, *batch])
                     deleted += cur.rowcount
+            if deleted:
+                self._drop_orphan_results()
             # Before COMMIT (module doc, Privacy): the files never hold more than the database.
             self._rewrite_snapshots(old_token, edit)
         return deleted
 
     def _detector_versions(self) -> list[tuple[str, str]]:
-        """Every (detector_id, version) present, by skip-scan of the primary key (a few index
-        seeks, not a pass over every row). Two levels, detector then version: a row-value
-        ``(detector_id, version) > (?, ?)`` seeks on the detector only and then walks every row
-        of its other versions (50 ms per step on the PRISM cache, against 0.1 ms in all)."""
-        found: list[tuple[str, str]] = []
-        one = lambda sql, *args: self._conn.execute(sql, args).fetchone()  # noqa: E731
-        detector = one("SELECT detector_id FROM flag_cache ORDER BY detector_id LIMIT 1")
-        while detector is not None:
-            version = one("SELECT version FROM flag_cache WHERE detector_id = ? ORDER BY version LIMIT 1", detector[0])
-            while version is not None:
-                found.append((detector[0], version[0]))
-                version = one("SELECT version FROM flag_cache WHERE detector_id = ? AND version > ? "
-                              "ORDER BY version LIMIT 1", detector[0], version[0])
-            detector = one("SELECT detector_id FROM flag_cache WHERE detector_id > ? ORDER BY detector_id LIMIT 1",
-                           detector[0])
-        return found
+        """Every (detector_id, version) that has entries."""
+        return [tuple(row) for row in self._conn.execute(
+            "SELECT detector_id, version FROM flag_detector d WHERE EXISTS "
+            "(SELECT 1 FROM flag_entry e WHERE e.detector = d.id) ORDER BY detector_id, version")]
 
     def prune_versions(self, detector_id: str, keep_version: str) -> int:
         """Delete this detector's entries of every version except ``keep_version``."""
         with self._transaction():
             old_token = self.token()
             cur = self._conn.execute(
-                "DELETE FROM flag_cache WHERE detector_id = ? AND version != ?", (detector_id, keep_version)
-            )
+                "DELETE FROM flag_entry WHERE detector IN "
+                "(SELECT id FROM flag_detector WHERE detector_id = ? AND version != ?)", (detector_id, keep_version))
+            self._conn.execute("DELETE FROM flag_detector WHERE detector_id = ? AND version != ?",
+                               (detector_id, keep_version))
+            self._drop_orphan_results()
             self._rewrite_snapshots(
                 old_token, lambda snap: None if snap.detector_id == detector_id and snap.version != keep_version
                 else snap)
@@ -583,17 +634,27 @@ class FlagCache:
             other_path = other_path / DEFAULT_FILENAME
         if not other_path.exists():
             raise FileNotFoundError(f"no cache file at {other_path}")
+        FlagCache(other_path).close()  # brings a schema-1 file to schema 2 first
         before = self._count()
         self._conn.execute("ATTACH DATABASE ? AS other", (str(other_path),))
         try:
             with self._transaction():
-                self._conn.execute("INSERT OR IGNORE INTO flag_cache SELECT * FROM other.flag_cache")
+                self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) "
+                                   "SELECT detector_id, version FROM other.flag_detector")
+                self._conn.execute("INSERT OR IGNORE INTO flag_result (result) SELECT result FROM other.flag_result")
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO flag_entry (detector, text_sha256, result) "
+                    "SELECT d.id, e.text_sha256, r.id FROM other.flag_entry e "
+                    "JOIN other.flag_detector od ON od.id = e.detector "
+                    "JOIN flag_detector d ON d.detector_id = od.detector_id AND d.version = od.version "
+                    "JOIN other.flag_result oresult ON oresult.id = e.result "
+                    "JOIN flag_result r ON r.result = oresult.result")
         finally:
             self._conn.execute("DETACH DATABASE other")
         return self._count() - before
 
     def _count(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM flag_cache").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM flag_entry").fetchone()[0]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
