@@ -173,8 +173,12 @@ def _sweep(folder: Path, generation: str) -> None:
 
 
 def _manifest(folder: Path) -> dict:
-    with open(folder / MANIFEST, "rb") as fh:
-        manifest = pickle.load(fh)
+    try:
+        with open(folder / MANIFEST, "rb") as fh:
+            manifest = pickle.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder}: partitioned table without its manifest (its first write was "
+                                "interrupted); materialise the asset again, e.g. with full_release") from None
     if manifest.get("format") != _FORMAT:
         raise ValueError(f"{folder}: unknown partitioned-table format {manifest.get('format')!r}")
     return manifest
@@ -243,6 +247,8 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
     dropped = []
     for i in touched:
         positions, frame = _read_part(names[i])
+        if column not in frame.columns:
+            return None
         gone = frame[column].isin(values).to_numpy()
         if gone.any():
             _write_file(names[i], positions[~gone], frame.loc[~gone])

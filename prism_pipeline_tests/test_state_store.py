@@ -128,3 +128,17 @@ def test_a_failed_partitioned_write_leaves_the_previous_table_and_no_orphan_part
         state_store.write(path, bad, partition_min_rows=100)
     assert _files(path) == before
     pd.testing.assert_frame_equal(state_store.read(path), frame)
+
+
+def test_a_partitioned_table_without_its_manifest_is_named_and_rewritten_cleanly(tmp_path):
+    path = state_store.table_path(tmp_path, ["utterances"])
+    state_store.write(path, _table(), partition_min_rows=100)
+    (path / state_store.MANIFEST).unlink()  # as if the first write was killed before its manifest
+    with pytest.raises(FileNotFoundError, match=r"utterances: partitioned table without its manifest"):
+        state_store.read(path)
+    with pytest.raises(FileNotFoundError, match="without its manifest"):
+        state_store.drop_rows(path, "user_id", {"user1"})
+    state_store.write(path, _table(10, 3), partition_min_rows=10)  # the next write replaces every orphan part
+    assert len(list(path.iterdir())) == state_store.PARTS + 1
+    pd.testing.assert_frame_equal(state_store.read(path), _table(10, 3))
+    assert state_store.drop_rows(path, "no_such_column", {"x"}) is None
