@@ -116,6 +116,7 @@ def write(path: Path, value: object, partition_min_rows: int = PARTITION_MIN_ROW
     ``partition_min_rows`` rows with a participant key, else plain."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_siblings(path)
     key = partition_key(value, partition_min_rows)
     if key is None:
         if path.is_dir():  # was partitioned: write the file beside it, then swap
@@ -128,11 +129,24 @@ def write(path: Path, value: object, partition_min_rows: int = PARTITION_MIN_ROW
     if path.exists() and not path.is_dir():  # was a plain pickle: build the folder beside it, then swap
         tmp = path.with_name(f".{path.name}.parts-{secrets.token_hex(4)}")
         tmp.mkdir()
-        _write_parts(tmp, value, key)
+        try:
+            _write_parts(tmp, value, key)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         _swap_in(tmp, path)
         return
     path.mkdir(exist_ok=True)
     _write_parts(path, value, key)
+
+
+def _sweep_siblings(path: Path) -> None:
+    """Delete what a run killed while switching this table between its two forms left beside
+    it (``.<name>.old-*``, ``.parts-*``, ``.plain-*``): old rows, which may be a removed
+    participant's. Runs are queued one at a time, so none is in use."""
+    for stale in path.parent.glob(f".{path.name}.*-*"):
+        if stale.name.split(".")[-1].split("-")[0] in ("old", "parts", "plain"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
 
 
 def _swap_in(new: Path, path: Path) -> None:
@@ -225,6 +239,7 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
     and return them (None when nothing is stored or the value is not a table). A partitioned
     table keyed by ``column`` reads and rewrites only the parts those values hash to."""
     path = Path(path)
+    _sweep_siblings(path)
     if not path.exists():
         return None
     if not path.is_dir():

@@ -142,3 +142,20 @@ def test_a_partitioned_table_without_its_manifest_is_named_and_rewritten_cleanly
     assert len(list(path.iterdir())) == state_store.PARTS + 1
     pd.testing.assert_frame_equal(state_store.read(path), _table(10, 3))
     assert state_store.drop_rows(path, "no_such_column", {"x"}) is None
+
+
+def test_leftovers_of_a_killed_switch_between_forms_are_deleted_by_the_next_write_or_drop(tmp_path):
+    path = state_store.table_path(tmp_path, ["utterances"])
+    state_store.write(path, _table(), partition_min_rows=100)
+    old = path.with_name(".utterances.old-0a1b2c3d")  # a killed _swap_in: the previous table, renamed aside
+    old.mkdir()
+    (old / "manifest").write_bytes(b"rows of someone removed since")
+    path.with_name(".utterances.plain-0a1b2c3d").write_bytes(b"x")
+    unrelated = path.with_name(".survey_input.old-0a1b2c3d")
+    unrelated.write_bytes(b"y")
+    state_store.drop_rows(path, "user_id", {"user1"})
+    assert sorted(p.name for p in path.parent.iterdir()) == [".survey_input.old-0a1b2c3d", "utterances"]
+    (path.parent / ".utterances.parts-0a1b2c3d").mkdir()
+    state_store.write(path, [1])
+    assert sorted(p.name for p in path.parent.iterdir()) == [".survey_input.old-0a1b2c3d", "utterances"]
+    assert state_store.read(path) == [1]
