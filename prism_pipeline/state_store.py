@@ -258,10 +258,11 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
     else:
         touched = list(range(manifest["parts"]))
     _sweep(path, manifest["generation"])
-    all_positions = [_read_part(n, frame=False)[0] for n in names]
+    loaded = {i: _read_part(names[i]) for i in touched}
+    all_positions = [loaded[i][0] if i in loaded else _read_part(n, frame=False)[0] for i, n in enumerate(names)]
     dropped = []
     for i in touched:
-        positions, frame = _read_part(names[i])
+        positions, frame = loaded[i]
         if column not in frame.columns:
             return None
         gone = frame[column].isin(values).to_numpy()
@@ -273,6 +274,7 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
         lost = np.sort(np.concatenate([p for p, _ in dropped]))
     else:
         # the table's columns and dtypes, no rows
-        rows, lost = _read_part(names[0])[1].iloc[:0], np.empty(0, dtype=np.int64)
+        any_part = next(iter(loaded.values()), None) or _read_part(names[0])
+        rows, lost = any_part[1].iloc[:0], np.empty(0, dtype=np.int64)
     order = np.sort(np.concatenate(all_positions))
     return Dropped(rows, np.searchsorted(order, lost), len(order))

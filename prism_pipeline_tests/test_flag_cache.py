@@ -93,8 +93,8 @@ def test_delete_hashes_removes_every_detector_entry(cache):
     cache.put_many("scrubadub", "v1", {A: {"pii_flag": False}, C: {"pii_flag": True}})
     cache.put_many("langid", "v0", {A: {"language_flag": "it"}})  # every version of every detector
     cache.put_many("moderation", "v3", {A: {"flagged": False}})
-    assert cache._detector_versions() == [("langid", "v0"), ("langid", "v1"), ("moderation", "v3"),
-                                          ("scrubadub", "v1")]
+    assert list(cache.stats()["entries"]) == [("langid", "v0"), ("langid", "v1"), ("moderation", "v3"),
+                                              ("scrubadub", "v1")]
     assert cache.delete_hashes([A, A, h("never stored")]) == 4
     assert cache.get_many("langid", "v1", [A, B]) == {B: {"language_flag": "fr"}}
     assert cache.get_many("scrubadub", "v1", [A, C]) == {C: {"pii_flag": True}}
@@ -391,4 +391,4 @@ def test_results_no_entry_uses_any_more_are_deleted_with_the_entries(cache):
     assert results == ['{"language_flag":"en"}', '{"score":0.1}']  # A's own score is gone
     assert cache.prune_versions("moderation", keep_version="v2") == 2
     assert [r for (r,) in cache._conn.execute("SELECT result FROM flag_result")] == ['{"language_flag":"en"}']
-    assert cache._detector_versions() == [("langid", "v1")]
+    assert list(cache.stats()["entries"]) == [("langid", "v1")]

@@ -200,10 +200,11 @@ def test_typed_if_empty_types_columns_but_keeps_names():
 def test_constants_agree_with_their_modules():
     from prism_pipeline.metadata_flags import manual_review
     from prism_pipeline.metadata_flags.moderation import frozen, local, openai_backend
-    from prism_pipeline.release.assets import RELEASE_FILE_NAMES
+    from prism_pipeline.release.assets import CARRIED_FILES, RELEASE_SPECS
     from prism_pipeline.removal.footprint import RELEASE_FILES
 
-    assert schemas.RELEASE_FILES == RELEASE_FILES == RELEASE_FILE_NAMES
+    assert schemas.RELEASE_FILES == RELEASE_FILES == tuple(s.metadata["release_file"] for s in RELEASE_SPECS)
+    assert ("survey.jsonl", *CARRIED_FILES) == RELEASE_FILES
     assert schemas.MODERATION_BACKENDS == (frozen.BACKEND, local.BACKEND, openai_backend.BACKEND)
     assert schemas._PSEUDONYM == manual_review._PSEUDONYM.pattern
 

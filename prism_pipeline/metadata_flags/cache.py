@@ -355,16 +355,23 @@ class FlagCache:
         The token is kept: the entries are the same, so snapshot files stay valid."""
         self._conn.create_function("prism_unhex", 1, bytes.fromhex, deterministic=True)
         with self._transaction():
-            self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) "
-                               "SELECT DISTINCT detector_id, version FROM flag_cache_v1")
-            self._conn.execute("INSERT OR IGNORE INTO flag_result (result) SELECT DISTINCT result FROM flag_cache_v1")
-            self._conn.execute(
-                "INSERT OR REPLACE INTO flag_entry (detector, text_sha256, result) "
-                "SELECT d.id, prism_unhex(o.text_sha256), r.id FROM flag_cache_v1 o "
-                "JOIN flag_detector d ON d.detector_id = o.detector_id AND d.version = o.version "
-                "JOIN flag_result r ON r.result = o.result")
+            self._insert_entries("SELECT detector_id, version, prism_unhex(text_sha256) AS digest, result "
+                                 "FROM flag_cache_v1")
             self._conn.execute("DROP TABLE flag_cache_v1")  # its triggers go with it
         self._conn.execute("VACUUM")
+
+    def _insert_entries(self, source: str) -> None:
+        """Inside a transaction: add the entries a SELECT gives as (detector_id, version,
+        digest, result) rows, with their detector versions and results; entries already
+        present are kept (``INSERT OR IGNORE``). For migrating and merging files."""
+        self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) "
+                           f"SELECT DISTINCT detector_id, version FROM ({source})")
+        self._conn.execute(f"INSERT OR IGNORE INTO flag_result (result) SELECT DISTINCT result FROM ({source})")
+        self._conn.execute(
+            "INSERT OR IGNORE INTO flag_entry (detector, text_sha256, result) "
+            f"SELECT d.id, s.digest, r.id FROM ({source}) s "
+            "JOIN flag_detector d ON d.detector_id = s.detector_id AND d.version = s.version "
+            "JOIN flag_result r ON r.result = s.result")
 
     def _detector_key(self, detector_id: str, version: str, create: bool = False) -> int | None:
         """The integer key of a (detector_id, version); with ``create``, added when new."""
@@ -603,12 +610,6 @@ class FlagCache:
             self._rewrite_snapshots(old_token, edit)
         return deleted
 
-    def _detector_versions(self) -> list[tuple[str, str]]:
-        """Every (detector_id, version) that has entries."""
-        return [tuple(row) for row in self._conn.execute(
-            "SELECT detector_id, version FROM flag_detector d WHERE EXISTS "
-            "(SELECT 1 FROM flag_entry e WHERE e.detector = d.id) ORDER BY detector_id, version")]
-
     def prune_versions(self, detector_id: str, keep_version: str) -> int:
         """Delete this detector's entries of every version except ``keep_version``."""
         with self._transaction():
@@ -639,16 +640,9 @@ class FlagCache:
         self._conn.execute("ATTACH DATABASE ? AS other", (str(other_path),))
         try:
             with self._transaction():
-                self._conn.execute("INSERT OR IGNORE INTO flag_detector (detector_id, version) "
-                                   "SELECT detector_id, version FROM other.flag_detector")
-                self._conn.execute("INSERT OR IGNORE INTO flag_result (result) SELECT result FROM other.flag_result")
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO flag_entry (detector, text_sha256, result) "
-                    "SELECT d.id, e.text_sha256, r.id FROM other.flag_entry e "
-                    "JOIN other.flag_detector od ON od.id = e.detector "
-                    "JOIN flag_detector d ON d.detector_id = od.detector_id AND d.version = od.version "
-                    "JOIN other.flag_result oresult ON oresult.id = e.result "
-                    "JOIN flag_result r ON r.result = oresult.result")
+                self._insert_entries(
+                    "SELECT d.detector_id, d.version, e.text_sha256 AS digest, r.result FROM other.flag_entry e "
+                    "JOIN other.flag_detector d ON d.id = e.detector JOIN other.flag_result r ON r.id = e.result")
         finally:
             self._conn.execute("DETACH DATABASE other")
         return self._count() - before

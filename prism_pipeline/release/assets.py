@@ -73,7 +73,6 @@ def _spec(name: str, file: str, description: str, deps: list[str], model=None) -
                         description=description, deps=[*deps, "removal_requests", "erasure"], metadata=metadata)
 
 
-RELEASE_FILE_NAMES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 RELEASE_SPECS = [
     _spec("survey_release", "survey.jsonl",
           "Released survey.jsonl (SPEC §1.3): the validated survey with recomputed included_in_* flags.",

@@ -145,15 +145,11 @@ class Staged:
     written: WrittenFile
 
 
-def _tmp_path(out_dir: Path, name: str) -> Path:
-    return Path(out_dir) / f".{name}.tmp-{os.getpid()}"
-
-
 def stage(out_dir: Path, name: str, records: Iterable[Mapping] | EncodedLines) -> Staged:
     """Write one release file to its temporary name in ``out_dir`` (fsynced), hashing it on
     the way; :func:`commit` renames it into place. The temporary file is deleted on error."""
     out_dir = Path(out_dir)
-    tmp = _tmp_path(out_dir, name)
+    tmp = out_dir / f".{name}.tmp-{os.getpid()}"
     digest, rows, size = hashlib.sha256(), 0, 0
     ready = isinstance(records, EncodedLines)
     try:
