@@ -392,3 +392,29 @@ def test_results_no_entry_uses_any_more_are_deleted_with_the_entries(cache):
     assert cache.prune_versions("moderation", keep_version="v2") == 2
     assert [r for (r,) in cache._conn.execute("SELECT result FROM flag_result")] == ['{"language_flag":"en"}']
     assert list(cache.stats()["entries"]) == [("langid", "v1")]
+
+
+def test_a_schema_1_cache_with_a_key_that_is_not_hex_is_refused_by_name_and_left_as_it_was(tmp_path):
+    path = tmp_path / DEFAULT_FILENAME
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.executemany("INSERT INTO flag_cache VALUES (?, ?, ?, ?)", [
+        ("langid", "v1", A, '{"language_flag":"en"}'), ("langid", "v1", "z" * 64, '{"language_flag":"en"}')])
+    conn.commit()
+    conn.close()
+    for _ in range(2):  # every open says so, until the row or the file is deleted
+        with pytest.raises(ValueError, match=r"flag_cache\.sqlite: 1 rows of the schema-1 table flag_cache_v1 "
+                                             r"have a text_sha256 that is not 64 hex characters"):
+            FlagCache(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM flag_cache_v1").fetchone()[0] == 2
+    conn.execute("DELETE FROM flag_cache_v1 WHERE text_sha256 = ?", ("z" * 64,))
+    conn.commit()
+    conn.close()
+    with FlagCache(path) as cache:
+        assert cache.get_many("langid", "v1", [A]) == {A: {"language_flag": "en"}}
+
+
+def test_keys_must_be_hex(cache):
+    with pytest.raises(ValueError, match=r"^1 keys are not 64-character sha256 hex digests \(first: 'zzzz"):
+        cache.put_many("d", "v", {"z" * 64: {"x": 1}})

@@ -139,7 +139,7 @@ def _is_hex64(h: object) -> bool:
 
 
 def _check_hashes(hashes: list[str]) -> None:
-    bad = [h for h in hashes if not (isinstance(h, str) and len(h) == 64)]
+    bad = [h for h in hashes if not _is_hex64(h)]  # stored as the 32 bytes they spell
     if bad:
         raise ValueError(f"{len(bad)} keys are not 64-character sha256 hex digests (first: {bad[0]!r:.80})")
 
@@ -340,7 +340,11 @@ class FlagCache:
             self._conn.execute("ALTER TABLE flag_cache RENAME TO flag_cache_v1")
         self._conn.executescript(_SCHEMA)
         if self._object_type("flag_cache_v1") == "table":
-            self._migrate_schema_1()
+            try:
+                self._migrate_schema_1()
+            except BaseException:
+                self._conn.close()
+                raise
         if self._conn.execute("SELECT 1 FROM flag_cache_meta WHERE name = 'token'").fetchone() is None:
             self._conn.execute(_NEW_TOKEN)
 
@@ -353,6 +357,11 @@ class FlagCache:
         the schema-2 tables and drop it, in one transaction, then rebuild the file so no page
         keeps the old rows. A crash at any point leaves either form, and the next open resumes.
         The token is kept: the entries are the same, so snapshot files stay valid."""
+        bad = self._conn.execute("SELECT COUNT(*) FROM flag_cache_v1 WHERE length(text_sha256) != 64 "
+                                 "OR text_sha256 GLOB '*[^0-9a-fA-F]*'").fetchone()[0]
+        if bad:  # schema 1 checked only the length; nothing is changed, the next open says this again
+            raise ValueError(f"{self.path}: {bad} rows of the schema-1 table flag_cache_v1 have a text_sha256 "
+                             "that is not 64 hex characters; delete those rows or the file (a cache: it is rebuilt)")
         self._conn.create_function("prism_unhex", 1, bytes.fromhex, deterministic=True)
         with self._transaction():
             self._insert_entries("SELECT detector_id, version, prism_unhex(text_sha256) AS digest, result "
