@@ -1,8 +1,6 @@
 """prism-pipeline: the PRISM Alignment dataset's derived layers as Dagster assets.
 
-``prism_pipeline.defs`` is the code location's single ``dagster.Definitions``.
+The code location's single ``dagster.Definitions`` is ``prism_pipeline.definitions.defs``
+(``workspace.yaml`` and ``[tool.dagster]`` point there). This package module imports nothing,
+so importing a pure module (``prism_pipeline.sampling.balanced``) does not build the definitions.
 """
-
-from prism_pipeline.definitions import defs
-
-__all__ = ["defs"]

@@ -11,7 +11,7 @@ Failure messages name file, line and field; values are shown only for non-sensit
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd

@@ -9,8 +9,15 @@ import re
 import pandas as pd
 import pytest
 
-from prism_pipeline.removal.ledger import (LEDGER_KEYS, LedgerError, append_entries, applied_request_ids, pending,
-                                           read_ledger, utc_now)
+from prism_pipeline.removal.ledger import (
+    LEDGER_KEYS,
+    LedgerError,
+    append_entries,
+    applied_request_ids,
+    pending,
+    read_ledger,
+    utc_now,
+)
 
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
 SHA_A, SHA_B = "a" * 64, "b" * 64

@@ -9,13 +9,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from prism_pipeline.release.writer import sha256_file
 from prism_pipeline.removal.assets import REMOVAL_RUN_ASSETS, event_log_matches
 from prism_pipeline.removal.ledger import read_ledger
 from prism_pipeline.removal.redact import STORED_TABLES
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.removal.scan import scan_paths
-from prism_pipeline.release.writer import sha256_file
-from prism_pipeline_tests.pipeline import make_defs as _make_defs, run_job, tiny_raw_dir
+from prism_pipeline_tests.pipeline import make_defs as _make_defs
+from prism_pipeline_tests.pipeline import run_job, tiny_raw_dir
 
 FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 # The tiny dataset's text tables (50-195 rows) are stored in parts, as PRISM's are (27k-106k

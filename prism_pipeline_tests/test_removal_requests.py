@@ -11,8 +11,15 @@ import pandas as pd
 import pytest
 
 from prism_pipeline.removal import requests as rq
-from prism_pipeline.removal.requests import (REQUESTS_FILENAME, RemovalRequestError, add_request, load_or_create_salt,
-                                             load_requests, removed_mask, user_hash)
+from prism_pipeline.removal.requests import (
+    REQUESTS_FILENAME,
+    RemovalRequestError,
+    add_request,
+    load_or_create_salt,
+    load_requests,
+    removed_mask,
+    user_hash,
+)
 from prism_pipeline.removal.scan import scan_paths
 
 KNOWN = pd.Series(["user0", "user1", "user2", "user10"], dtype="str")

@@ -17,7 +17,6 @@ from prism_pipeline.removal import scan
 from prism_pipeline.removal.scan import ScanInputError, count_in_bytes, scan_paths
 
 
-
 @pytest.fixture(autouse=True, params=scan.ENGINES)
 def engine(request, monkeypatch):
     """Every test runs with both engines of the file scan (they must agree to the match)."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -136,7 +137,7 @@ def _typed_frame(file: str, data: dict[str, list], lines: list[int], rules: Mapp
         allowed = set(_PY_TYPES[rule.kind])
         ok = types.isin(allowed)
         if rule.kind in ("int", "float"):
-            ok &= types != bool  # bool is an int subclass in Python; JSON true is not a number
+            ok &= types != bool  # noqa: E721 (a Series of types, compared elementwise); bool is an int subclass in Python; JSON true is not a number
         if rule.nullable:
             ok |= raw.isna()
         if not ok.all():

@@ -12,7 +12,8 @@ import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
-from prism_pipeline.metadata_flags import manual_review, metadata_table as table_rules
+from prism_pipeline.metadata_flags import manual_review
+from prism_pipeline.metadata_flags import metadata_table as table_rules
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
 from prism_pipeline.metadata_flags.moderation import load_frozen_moderation, match_frozen_moderation

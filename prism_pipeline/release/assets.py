@@ -16,11 +16,11 @@ import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
+from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.release import build
 from prism_pipeline.release.writer import Staged, commit, discard, sha256_file, stage, without_users, write_release
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.assets import LEDGER_FILENAME
-from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.resources import LazyTable, PrismPaths
 from prism_pipeline.sampling.assets import balanced_user_flags
 from prism_pipeline.sampling.resources import SamplingSettings

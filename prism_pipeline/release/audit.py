@@ -32,7 +32,7 @@ LEDGER_NAME = "removal_ledger.jsonl"
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _meta_value(entry, key):
@@ -43,7 +43,7 @@ def _meta_value(entry, key):
 def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path) -> str:
     """``graph``: the code location's asset graph (``Definitions.resolve_asset_graph()``)."""
     lines = ["# PRISM release audit report", "",
-             f"Generated {_when(dt.datetime.now(dt.timezone.utc).timestamp())} from the Dagster instance "
+             f"Generated {_when(dt.datetime.now(dt.UTC).timestamp())} from the Dagster instance "
              f"and `{output_dir}`.", "", "## Release files", "",
              "| file | rows | sha256 on disk | recorded sha256 matches | run | materialised |",
              "|---|---|---|---|---|---|"]

@@ -6,7 +6,7 @@ never from the inputs (SPEC §7.2: derived columns are recomputed, not trusted).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -94,4 +94,4 @@ def ledger_entries(pending: pd.DataFrame, erasure: pd.DataFrame, run_id: str, sh
 def _utc_now() -> str:
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

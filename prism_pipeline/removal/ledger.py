@@ -29,13 +29,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from prism_pipeline.removal.requests import (REQUEST_ID_RE, SHA256_HEX_RE, _valid_date, atomic_write_bytes,
-                                             locked)
+from prism_pipeline.removal.requests import REQUEST_ID_RE, SHA256_HEX_RE, _valid_date, atomic_write_bytes, locked
 
 LEDGER_FILENAME = "removal_ledger.jsonl"
 LEDGER_KEYS: tuple[str, ...] = ("request_id", "user_hash", "received", "applied_at", "run_id", "rows_removed",
@@ -49,7 +48,7 @@ class LedgerError(ValueError):
 
 def utc_now() -> str:
     """The current time in the ledger's ``applied_at`` format."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _is_sha(value: object) -> bool:

@@ -186,7 +186,7 @@ def load_requests(path: str | Path) -> pd.DataFrame:
         rid, uhash, received, note = fields
 
         def fail(field: str, problem: str) -> RemovalRequestError:
-            return RemovalRequestError(f"{path}: line {line}, field {field}: {problem}")
+            return RemovalRequestError(f"{path}: line {line}, field {field}: {problem}")  # noqa: B023 (called in this iteration)
 
         if not REQUEST_ID_RE.fullmatch(rid):
             raise fail("request_id", "not of the form rr-0001")

@@ -28,6 +28,8 @@ from .base import (
     round_score,
     validate_result,
 )
+from .frozen import BACKEND as FROZEN_BACKEND
+from .frozen import MODEL as FROZEN_MODEL
 from .frozen import (
     FrozenModerationError,
     apply_frozen_then_fallback,
@@ -35,8 +37,6 @@ from .frozen import (
     match_frozen_moderation,
     pin_frozen_to_texts,
 )
-from .frozen import BACKEND as FROZEN_BACKEND
-from .frozen import MODEL as FROZEN_MODEL
 from .local import LocalModerationBackend
 from .openai_backend import ModerationAPIError, OpenAIModerationBackend
 
