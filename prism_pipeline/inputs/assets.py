@@ -12,8 +12,8 @@ from prism_pipeline import schemas
 from prism_pipeline.conversation_tables.derive import scored_mask
 from prism_pipeline.inputs import parse
 from prism_pipeline.release.writer import sha256_file
-from prism_pipeline.removal.assets import removed_users
 from prism_pipeline.removal.registry import REGISTRY_FILENAME, assign_ids
+from prism_pipeline.removal.requests import removed_users
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import table_schema
 
@@ -42,7 +42,7 @@ def _read(fn, path, *args):
 def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     path = prism_paths.raw / parse.SURVEY.file_name
     survey = _read(parse.read_survey, path)
-    gone = removed_users(prism_paths, removal_requests, survey["user_id"])
+    gone = removed_users(prism_paths.state, removal_requests, survey["user_id"])
     return dg.Output(survey.loc[~gone], metadata={"dagster/row_count": int((~gone).sum()),
                                                   "removed_participants": int(gone.sum()),
                                                   "input_sha256": sha256_file(path)})
@@ -85,7 +85,7 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
     a removed participant's numbers are never reused (SPEC §7.7). This is the one place that
     sees the unfiltered history, so it is where the registry is updated.
     """
-    gone_conv = removed_users(prism_paths, requests, conversations["user_id"])
+    gone_conv = removed_users(prism_paths.state, requests, conversations["user_id"])
     gone_items = history["conversation_id"].isin(conversations.loc[gone_conv, "conversation_id"]).to_numpy()
     if conversations["conversation_id"].duplicated().any():
         # A duplicate id is bad input: the blocking conversations_schema check reports it by line
@@ -117,6 +117,6 @@ def utterances_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) ->
     if not path.exists():
         return dg.Output(pd.DataFrame(), metadata={"present": False, "dagster/row_count": 0})
     frame = _read(parse.read_utterances, path)
-    frame = frame.loc[~removed_users(prism_paths, removal_requests, frame["user_id"])]
+    frame = frame.loc[~removed_users(prism_paths.state, removal_requests, frame["user_id"])]
     return dg.Output(frame, metadata={"present": True, "dagster/row_count": len(frame),
                                       "input_sha256": sha256_file(path)})

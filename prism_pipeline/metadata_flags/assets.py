@@ -20,7 +20,7 @@ from prism_pipeline.metadata_flags.moderation import load_frozen_moderation, mat
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.metadata_flags.runner import run_detectors
 from prism_pipeline.metadata_flags.text_instances import build_text_instances
-from prism_pipeline.removal.assets import removed_users
+from prism_pipeline.removal.requests import removed_users
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import table_schema
 
@@ -52,7 +52,7 @@ def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings,
     if not (flag_settings.use_frozen_moderation and path.exists()):
         return dg.Output(pd.DataFrame(), metadata={"present": path.exists(), "used": False, "dagster/row_count": 0})
     frozen = load_frozen_moderation(path)
-    frozen = frozen.loc[~removed_users(prism_paths, removal_requests, frozen["user_id"])]
+    frozen = frozen.loc[~removed_users(prism_paths.state, removal_requests, frozen["user_id"])]
     return dg.Output(frozen, metadata={"present": True, "used": True, "dagster/row_count": len(frozen)})
 
 

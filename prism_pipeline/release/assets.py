@@ -20,7 +20,7 @@ from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.release import build
 from prism_pipeline.release.writer import Staged, commit, discard, sha256_file, stage, without_users, write_release
 from prism_pipeline.removal import ledger
-from prism_pipeline.removal.assets import LEDGER_FILENAME
+from prism_pipeline.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.resources import LazyTable, PrismPaths
 from prism_pipeline.sampling.assets import balanced_user_flags
 from prism_pipeline.sampling.resources import SamplingSettings

@@ -34,16 +34,16 @@ from prism_pipeline import schemas
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.footprint import Footprint, purge_flag_cache, purge_reviews, removed_footprint
+from prism_pipeline.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.removal.redact import redact_state
 from prism_pipeline.removal.registry import REGISTRY_FILENAME, forget_conversations
-from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests, removed_mask
+from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
 from prism_pipeline.removal.scan import count_in_bytes, scan_paths
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import schema_check_result, table_schema
 
 GROUP = "removal"
 OWNERS = ["team:prism-data"]
-LEDGER_FILENAME = "removal_ledger.jsonl"
 CONVERSATION_ID = re.compile(r"c[0-9]+")
 REMOVAL_JOB = "removal_rerun"
 
@@ -62,13 +62,6 @@ def removal_requests(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
     return dg.Output(requests.copy(), metadata={
         "requests": len(requests), "duplicates_ignored": duplicates,
         "pending_request_ids": dg.MetadataValue.json(pending)})
-
-
-def removed_users(prism_paths: PrismPaths, requests: pd.DataFrame, user_ids: pd.Series) -> pd.Series:
-    """True for rows whose participant asked to be removed."""
-    if requests.empty:
-        return pd.Series(False, index=user_ids.index)
-    return removed_mask(user_ids, requests, load_or_create_salt(prism_paths.state))
 
 
 # Footprints of the removals applied in this process, by run id. The erasure step hands the

@@ -114,6 +114,13 @@ def user_hash(user_ids: pd.Series | str, salt: bytes) -> pd.Series | str:
     return pd.Series(hashes[codes], index=user_ids.index, name=user_ids.name, dtype="str")
 
 
+def removed_users(state_dir: str | Path, requests: pd.DataFrame, user_ids: pd.Series) -> pd.Series:
+    """True for rows whose participant asked to be removed (the filter every input applies)."""
+    if requests.empty:
+        return pd.Series(False, index=user_ids.index)
+    return removed_mask(user_ids, requests, load_or_create_salt(state_dir))
+
+
 def removed_mask(user_ids: pd.Series, requests: pd.DataFrame, salt: bytes) -> pd.Series:
     """True where the row's user has a removal request (same index as ``user_ids``)."""
     hashes = user_hash(user_ids, salt)
