@@ -14,6 +14,7 @@ from prism_pipeline.conversation_tables import assets as conversation_assets
 from prism_pipeline.conversation_tables import checks as conversation_checks
 from prism_pipeline.inputs import assets as input_assets
 from prism_pipeline.inputs import checks as input_checks
+from prism_pipeline.inputs.resources import InputSettings
 from prism_pipeline.metadata_flags import assets as metadata_assets
 from prism_pipeline.metadata_flags import checks as metadata_checks
 from prism_pipeline.metadata_flags.resources import FlagSettings
@@ -45,7 +46,8 @@ full_release_job = dg.define_asset_job(
 
 
 def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None,
-               flags: FlagSettings | None = None, partition_min_rows: int | None = None) -> dg.Definitions:
+               flags: FlagSettings | None = None, partition_min_rows: int | None = None,
+               inputs: InputSettings | None = None) -> dg.Definitions:
     io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
@@ -60,6 +62,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
         executor=dg.in_process_executor,
         resources={
             "prism_paths": prism_paths,
+            "input_settings": inputs or InputSettings(),
             "sampling_settings": sampling or SamplingSettings(),
             "flag_settings": flags or FlagSettings(),
             # Intermediate tables are pickled under the state dir, beside the caches, so that one

@@ -62,6 +62,23 @@ def _nested(parent: str, keys: tuple[str, ...]) -> list[str]:
     return [f"{parent}.{k}" for k in keys]
 
 
+ROW_RULE_COLUMNS = "columns"  # the statistics key of a row rule's columns
+
+
+def row_rule(*columns: str, description: str):
+    """A multi-column (row) rule reading ``columns`` (``parent.*`` for a nested family). A
+    failing row is reported once, naming these columns only (``validation.py``)."""
+    return pa.dataframe_check(description=description, statistics={ROW_RULE_COLUMNS: columns})
+
+
+_NORMALISED = "normalised (SPEC §1.2): trimmed, never empty or 'None' (empty is the 'EMPTY STRING' sentinel)"
+
+
+def is_normalised_text(texts: pd.Series) -> pd.Series:
+    """True where a text is what ``process_text`` (inputs/normalise.py) leaves unchanged."""
+    return texts.str.strip().eq(texts) & texts.ne("") & texts.ne("None")
+
+
 class SurveySchema(pa.DataFrameModel):
     """``survey.jsonl`` (SPEC §1.3), one row per participant, flattened."""
 
@@ -129,29 +146,35 @@ class SurveySchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="religion.simplified follows from religion.categorised (SPEC §5)")
+    @row_rule("religion.categorised", "religion.simplified",
+              description="religion.simplified follows from religion.categorised (SPEC §5)")
     def religion_simplified_consistent(cls, df: pd.DataFrame) -> Series[bool]:
         return df["religion.categorised"].map(cb.RELIGION_SIMPLIFIED_OF) == df["religion.simplified"]
 
-    @pa.dataframe_check(description="ethnicity.simplified follows from ethnicity.categorised (SPEC §5)")
+    @row_rule("ethnicity.categorised", "ethnicity.simplified",
+              description="ethnicity.simplified follows from ethnicity.categorised (SPEC §5)")
     def ethnicity_simplified_consistent(cls, df: pd.DataFrame) -> Series[bool]:
         return df["ethnicity.categorised"].map(cb.ETHNICITY_SIMPLIFIED_OF) == df["ethnicity.simplified"]
 
-    @pa.dataframe_check(description="lm_usecases and order_lm_usecases are null together (question not shown)")
+    @row_rule("lm_usecases.*", "order_lm_usecases.*",
+              description="lm_usecases and order_lm_usecases are null together (question not shown)")
     def usecases_shown_consistently(cls, df: pd.DataFrame) -> Series[bool]:
         flags = df[_nested("lm_usecases", cb.USECASE_KEYS + ("other",))].isna()
         order = df[_nested("order_lm_usecases", cb.ORDER_LM_USECASES_KEYS)].isna()
         return (flags.all(axis=1) == order.all(axis=1)) & (flags.all(axis=1) | ~flags.any(axis=1))
 
-    @pa.dataframe_check(description="order_lm_usecases is a permutation of 1..18 when shown")
+    @row_rule("order_lm_usecases.*",
+              description="order_lm_usecases is a permutation of 1..18 when shown")
     def usecase_order_is_permutation(cls, df: pd.DataFrame) -> Series[bool]:
         return _is_permutation(df[_nested("order_lm_usecases", cb.USECASE_KEYS)])
 
-    @pa.dataframe_check(description="order_stated_prefs is a permutation of 1..8")
+    @row_rule("order_stated_prefs.*",
+              description="order_stated_prefs is a permutation of 1..8")
     def stated_pref_order_is_permutation(cls, df: pd.DataFrame) -> Series[bool]:
         return _is_permutation(df[_nested("order_stated_prefs", cb.STATED_PREF_KEYS)])
 
-    @pa.dataframe_check(description="timing_duration_mins == round(timing_duration_s / 60, 2)")
+    @row_rule("timing_duration_s", "timing_duration_mins",
+              description="timing_duration_mins == round(timing_duration_s / 60, 2)")
     def survey_minutes_follow_seconds(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["timing_duration_s"] / 60).round(2).sub(df["timing_duration_mins"]).abs() < 1e-9
 
@@ -180,7 +203,12 @@ class ConversationsSchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="timing_duration_mins == round(timing_duration_s / 60, 2)")
+    @pa.check("opening_prompt", name="opening_prompt_normalised", description=_NORMALISED)
+    def opening_prompt_normalised(cls, opening_prompt: Series[str]) -> Series[bool]:
+        return is_normalised_text(opening_prompt)
+
+    @row_rule("timing_duration_s", "timing_duration_mins",
+              description="timing_duration_mins == round(timing_duration_s / 60, 2)")
     def conversation_minutes_follow_seconds(cls, df: pd.DataFrame) -> Series[bool]:
         diff = (df["timing_duration_s"] / 60).round(2).sub(df["timing_duration_mins"]).abs()
         both_null = df["timing_duration_s"].isna() & df["timing_duration_mins"].isna()
@@ -208,20 +236,22 @@ class ConversationHistorySchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="model items carry provider, name, score, if_chosen, within_turn_id; "
+    @row_rule("role", "model_provider", "model_name", "score", "if_chosen", "within_turn_id",
+              description="model items carry provider, name, score, if_chosen, within_turn_id; "
                                     "user items carry none")
     def model_fields_iff_model_role(cls, df: pd.DataFrame) -> Series[bool]:
         present = df[list(cb.HISTORY_MODEL_KEYS[3:])].notna()  # provider .. within_turn_id
         is_model = df["role"] == "model"
         return present.all(axis=1).where(is_model, ~present.any(axis=1))
 
-    @pa.dataframe_check(description="model_provider matches model_name (SPEC §1.5)")
+    @row_rule("model_provider", "model_name",
+              description="model_provider matches model_name (SPEC §1.5)")
     def provider_matches_model(cls, df: pd.DataFrame) -> Series[bool]:
         return df["model_name"].isna() | (df["model_name"].map(cb.MODEL_PROVIDER_OF) == df["model_provider"])
 
-    @pa.dataframe_check(description="empty text is the 'EMPTY STRING' sentinel, never '' (SPEC §1.2)")
-    def content_normalised(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["content"].str.strip().str.len().gt(0) & (df["content"] == df["content"].str.strip())
+    @pa.check("content", name="content_normalised", description=_NORMALISED)
+    def content_normalised(cls, content: Series[str]) -> Series[bool]:
+        return is_normalised_text(content)
 
 
 class UtterancesSchema(pa.DataFrameModel):
@@ -301,11 +331,13 @@ class MetadataSchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="en_flag == (language_flag == 'en')")
+    @row_rule("en_flag", "language_flag",
+              description="en_flag == (language_flag == 'en')")
     def en_flag_consistent(cls, df: pd.DataFrame) -> Series[bool]:
         return df["en_flag"] == df["language_flag"].eq("en").fillna(False).astype(bool)
 
-    @pa.dataframe_check(description="pii_manual_flag is null for model texts and for texts without a PII hit")
+    @row_rule("pii_manual_flag", "column_id", "pii_flag",
+              description="pii_manual_flag is null for model texts and for texts without a PII hit")
     def manual_flag_only_on_reviewed_human_hits(cls, df: pd.DataFrame) -> Series[bool]:
         reviewable = (df["column_id"] != "model_response") & df["pii_flag"]
         return df["pii_manual_flag"].isna() | reviewable
@@ -332,7 +364,8 @@ class CensusCellsSchema(pa.DataFrameModel):
         coerce = False
         unique = ("country", "age_band", "census_ethnicity", "sex")
 
-    @pa.dataframe_check(description="share_of_adults == population / the country's summed population")
+    @row_rule("share_of_adults", "population", "country",
+              description="share_of_adults == population / the country's summed population")
     def share_follows_population(cls, df: pd.DataFrame) -> Series[bool]:
         total = df.groupby("country")["population"].transform("sum")
         return (df["population"] / total - df["share_of_adults"]).abs() < 1e-12
@@ -387,7 +420,8 @@ class CensusWeightsSchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="within each country the non-null weights sum to their count (mean 1)")
+    @row_rule("weight", "country",
+              description="within each country the non-null weights sum to their count (mean 1)")
     def weights_mean_one(cls, df: pd.DataFrame) -> Series[bool]:
         by_country = df.groupby("country")["weight"]
         return (by_country.transform("sum") - by_country.transform("count")).abs() < 1e-9 * (1 + len(df))
@@ -414,7 +448,8 @@ class TextInstancesSchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="each block carries exactly its ids (SPEC §2.1): user_id; + conversation_id "
+    @row_rule("column_id", "user_id", "conversation_id", "interaction_id", "utterance_id",
+              description="each block carries exactly its ids (SPEC §2.1): user_id; + conversation_id "
                                     "from open_feedback; + interaction_id from user_prompt; + utterance_id for "
                                     "model_response")
     def ids_follow_block(cls, df: pd.DataFrame) -> Series[bool]:
@@ -446,7 +481,8 @@ class TextFlagsSchema(pa.DataFrameModel):
         strict = True
         coerce = False
 
-    @pa.dataframe_check(description="a null text (null text_sha256) has a null language_flag and pii_flag False")
+    @row_rule("text_sha256", "language_flag", "pii_flag",
+              description="a null text (null text_sha256) has a null language_flag and pii_flag False")
     def null_text_has_no_flags(cls, df: pd.DataFrame) -> Series[bool]:
         return df["text_sha256"].notna() | (df["language_flag"].isna() & ~df["pii_flag"])
 

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from prism_pipeline.schemas import sensitive_columns, typed_if_empty
+from prism_pipeline.schemas import ROW_RULE_COLUMNS, sensitive_columns, typed_if_empty
 
 MAX_LISTED = 20
 
@@ -74,33 +74,69 @@ def schema_check_result(model: type[pa.DataFrameModel], frame: pd.DataFrame, whe
     return dg.AssetCheckResult(passed=True, metadata={"rows": len(frame), "failures": 0})
 
 
+def row_rule_columns(model: type[pa.DataFrameModel]) -> dict[str, tuple[str, ...]]:
+    """Each row rule's name → the columns it reads (``schemas.row_rule``)."""
+    return {c.name: tuple((c.statistics or {})[ROW_RULE_COLUMNS]) for c in model.to_schema().checks
+            if ROW_RULE_COLUMNS in (c.statistics or {})}
+
+
+def _failure_lines(cases: pd.DataFrame, model, hidden: set[str], where: str,
+                   locate: Locator) -> tuple[list[str], pd.DataFrame]:
+    """(the first MAX_LISTED messages, one row per failure: rule, column label).
+
+    A column rule fails per cell and names its column. Pandera reports a row rule's failure
+    once per column of the frame; here it becomes one failure per row, naming only the
+    columns the rule reads, with the values of those that are not free text or ids."""
+    rules = row_rule_columns(model)
+    is_row = (cases["schema_context"] == "DataFrameSchema") & cases["check"].astype(str).isin(list(rules))
+    row_cases = cases.loc[is_row].assign(key=lambda c: c["index"].astype(str))
+    rows = row_cases.drop_duplicates(["check", "key"])
+    lines = []
+    for case in cases.loc[~is_row].head(MAX_LISTED).itertuples(index=False):
+        column = case.column if isinstance(case.column, str) else None
+        line, field = locate(column or "row", case.index)
+        if column is None or case.schema_context == "DataFrameSchema":
+            field = column or f"row rule '{case.check}'"
+        raw = case.failure_case.item() if hasattr(case.failure_case, "item") else case.failure_case
+        value = "" if column in hidden else f" (value {raw!r})"
+        lines.append(f"{_position(where, line)}, field '{field}': fails {case.check}{value}")
+    for case in rows.head(MAX_LISTED - len(lines)).itertuples(index=False):
+        columns = rules[str(case.check)]
+        line = locate(columns[0], case.index)[0]
+        fields = ", ".join(f"'{locate(c, case.index)[1]}'" for c in columns)
+        values = row_cases.loc[(row_cases["check"] == case.check) & (row_cases["key"] == case.key)]
+        value_of = {v.column: _item(v.failure_case) for v in values.itertuples(index=False)}
+        shown = [f"{c}={value_of[c]!r}" for c in columns if c in value_of and c not in hidden]
+        detail = f" (values {', '.join(shown)})" if shown else ""
+        lines.append(f"{_position(where, line)}, fields {fields}: fails row rule {case.check}{detail}")
+    failures = pd.concat([
+        pd.DataFrame({"rule": cases.loc[~is_row, "check"].astype(str), "column": cases.loc[~is_row, "column"].astype(str)}),
+        pd.DataFrame({"rule": rows["check"].astype(str), "column": [", ".join(rules[str(c)]) for c in rows["check"]]}),
+    ], ignore_index=True)
+    return lines, failures
+
+
+def _position(where: str, line: int | None) -> str:
+    return f"{where} line {line}" if line is not None else where
+
+
+def _item(value):
+    return value.item() if hasattr(value, "item") else value
+
+
 def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
                    locate: Locator) -> dg.AssetCheckResult:
     hidden = sensitive_columns(model, frame.columns)
-    lines = []
-    for case in cases.head(MAX_LISTED).itertuples(index=False):  # at most MAX_LISTED failures
-        column = case.column if isinstance(case.column, str) else None
-        check = str(case.check)
-        if column is None or case.schema_context == "DataFrameSchema":
-            line, field = locate(column or "row", case.index)
-            field = column or f"row rule '{check}'"
-        else:
-            line, field = locate(column, case.index)
-        position = f"{where} line {line}" if line is not None else where
-        raw = case.failure_case.item() if hasattr(case.failure_case, "item") else case.failure_case
-        value = "" if column in hidden else f" (value {raw!r})"
-        lines.append(f"{position}, field '{field}': fails {check}{value}")
-    by_rule = (cases.assign(column=cases["column"].astype(str), check=cases["check"].astype(str))
-               .groupby(["column", "check"]).size().rename("failures").reset_index())
-    summary = "\n".join(f"- {r.column}: {r.check} × {r.failures}" for r in by_rule.itertuples())
-    more = f"\n… and {len(cases) - MAX_LISTED} more" if len(cases) > MAX_LISTED else ""
-    description = "\n".join(lines) + more
+    lines, failures = _failure_lines(cases, model, hidden, where, locate)
+    by_rule = failures.groupby(["column", "rule"]).size().rename("failures").reset_index()
+    summary = "\n".join(f"- {r.column}: {r.rule} × {r.failures}" for r in by_rule.itertuples())
+    more = f"\n… and {len(failures) - len(lines)} more" if len(failures) > len(lines) else ""
     return dg.AssetCheckResult(
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=description,
+        description="\n".join(lines) + more,
         metadata={
-            "failures": len(cases),
+            "failures": len(failures),
             "failures_by_rule": dg.MetadataValue.md(summary or "-"),
             "first_failures": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines)),
         },

@@ -10,7 +10,8 @@ import pandas as pd
 
 from prism_pipeline import schemas
 from prism_pipeline.conversation_tables.derive import scored_mask
-from prism_pipeline.inputs import parse
+from prism_pipeline.inputs import normalise, parse
+from prism_pipeline.inputs.resources import InputSettings
 from prism_pipeline.release.writer import sha256_file
 from prism_pipeline.removal.registry import REGISTRY_FILENAME, assign_ids
 from prism_pipeline.removal.requests import removed_users
@@ -64,16 +65,43 @@ def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.
             metadata={"dagster/column_schema": table_schema(schemas.ConversationHistorySchema)},
         ),
     },
+    check_specs=[dg.AssetCheckSpec(
+        "conversation_texts_normalised", asset="conversation_history",
+        description="Counts the opening prompts and conversation messages that the SPEC §1.2 normalisation "
+                    "(trim; null, empty or 'None' → 'EMPTY STRING') changed; a warning when any did. With "
+                    "InputSettings.strict_texts they are left as read and content_normalised rejects them.")],
 )
-def conversations_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame):
+def conversations_input(prism_paths: PrismPaths, input_settings: InputSettings, removal_requests: pd.DataFrame):
     path = prism_paths.raw / parse.CONVERSATIONS.file_name
     conversations, history = _read(parse.read_conversations, path)
+    if input_settings.strict_texts:
+        counts = normalise.would_change(conversations, history)
+    else:
+        conversations, history, counts = normalise.normalise_conversation_texts(conversations, history)
     conversations, history = _apply_removals(prism_paths, removal_requests, conversations, history)
     digest = sha256_file(path)
+    normalisation = {"text_normalisation": "off (strict_texts)" if input_settings.strict_texts else "SPEC §1.2",
+                     **{f"texts_{k}": v for k, v in counts.items()}}
     yield dg.Output(conversations, output_name="conversations_input",
-                    metadata={"dagster/row_count": len(conversations), "input_sha256": digest})
+                    metadata={"dagster/row_count": len(conversations), "input_sha256": digest, **normalisation})
     yield dg.Output(history, output_name="conversation_history",
-                    metadata={"dagster/row_count": len(history), "input_sha256": digest})
+                    metadata={"dagster/row_count": len(history), "input_sha256": digest, **normalisation})
+    yield _normalisation_check(counts, input_settings.strict_texts)
+
+
+def _normalisation_check(counts: dict[str, int], strict: bool) -> dg.AssetCheckResult:
+    """WARN when any text was (or, in strict mode, would have been) changed; counts only."""
+    n = counts["opening_prompt_changed"] + counts["content_changed"]
+    if strict:
+        description = f"{n} texts are not normalised (strict_texts: left as read, content_normalised rejects them)"
+    else:
+        description = (f"{n} texts normalised as SPEC §1.2: {counts['content_changed']} messages "
+                       f"({counts['content_emptied']} to 'EMPTY STRING'), {counts['opening_prompt_changed']} "
+                       f"opening prompts ({counts['opening_prompt_emptied']} to 'EMPTY STRING')")
+    return dg.AssetCheckResult(check_name="conversation_texts_normalised", asset_key="conversation_history",
+                               passed=n == 0, severity=dg.AssetCheckSeverity.WARN,
+                               description=description if n else "every text was already normalised",
+                               metadata={"texts_changed": n, "strict_texts": strict, **counts})
 
 
 def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversations: pd.DataFrame,

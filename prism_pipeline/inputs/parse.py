@@ -54,6 +54,9 @@ class Layout:
     model: type[pa.DataFrameModel]
     optional: frozenset[str] = frozenset()
     list_column: str | None = None  # conversation_history: parsed into its own table
+    # Read even when null: the text normalisation step (inputs/normalise.py) maps null to
+    # "EMPTY STRING", and the schema, which requires a value, judges what it leaves.
+    null_before_normalisation: frozenset[str] = frozenset()
 
     @property
     def flat_columns(self) -> list[str]:
@@ -73,7 +76,9 @@ SURVEY = Layout("survey.jsonl", cb.SURVEY_COLUMNS, cb.SURVEY_NESTED, schemas.Sur
                 optional=frozenset(_FLAGS))
 CONVERSATIONS = Layout("conversations.jsonl", cb.CONVERSATION_COLUMNS, cb.CONVERSATION_NESTED,
                        schemas.ConversationsSchema, optional=frozenset(_FLAGS),
-                       list_column="conversation_history")
+                       list_column="conversation_history", null_before_normalisation=frozenset({"opening_prompt"}))
+# History item keys read even when null, as Layout.null_before_normalisation.
+HISTORY_NULL_BEFORE_NORMALISATION = frozenset({"content"})
 UTTERANCES = Layout("utterances.jsonl", cb.UTTERANCE_COLUMNS, {}, schemas.UtterancesSchema,
                     optional=frozenset(_FLAGS))
 HISTORY_COLUMNS = ("conversation_id",) + cb.HISTORY_MODEL_KEYS
@@ -102,8 +107,10 @@ _KIND_OF_DTYPE = {
 }
 
 
-def column_rules(model: type[pa.DataFrameModel], columns: list[str]) -> dict[str, ColumnRule]:
-    """Map each concrete column to its JSON type rule from the model (exact or regex field)."""
+def column_rules(model: type[pa.DataFrameModel], columns: list[str],
+                 nullable: frozenset[str] = frozenset()) -> dict[str, ColumnRule]:
+    """Map each concrete column to its JSON type rule from the model (exact or regex field);
+    columns in ``nullable`` accept null whatever the model says."""
     schema = model.to_schema()
     rules: dict[str, ColumnRule] = {}
     for name in columns:
@@ -114,7 +121,7 @@ def column_rules(model: type[pa.DataFrameModel], columns: list[str]) -> dict[str
             raise KeyError(f"{model.__name__} has no rule for column {name!r}")
         kind, dtype = _KIND_OF_DTYPE[str(col.dtype)]
         sensitive = bool((col.metadata or {}).get("sensitive"))
-        rules[name] = ColumnRule(kind, bool(col.nullable), sensitive, dtype)
+        rules[name] = ColumnRule(kind, bool(col.nullable) or name in nullable, sensitive, dtype)
     return rules
 
 
@@ -217,7 +224,7 @@ def read_table(path: Path, layout: Layout) -> tuple[pd.DataFrame, list[tuple[int
         _flatten(path.name, line, obj, layout, columns)
     lines = [line for line, _ in records]
     present = [c for c in flat if c not in layout.optional or any(obj.get(c) is not None for _, obj in records)]
-    rules = column_rules(layout.model, present)
+    rules = column_rules(layout.model, present, layout.null_before_normalisation)
     index = pd.Index(lines, name="line", dtype="int64")
     frame = _typed_frame(path.name, {c: columns[c] for c in present}, lines, rules, index)
     return frame, records
@@ -266,7 +273,7 @@ def read_conversations(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 data[key].append(item.get(key))
             lines.append(line)
             items.append(i)
-    rules = column_rules(schemas.ConversationHistorySchema, list(HISTORY_COLUMNS))
+    rules = column_rules(schemas.ConversationHistorySchema, list(HISTORY_COLUMNS), HISTORY_NULL_BEFORE_NORMALISATION)
     index = pd.MultiIndex.from_arrays([lines, items], names=["line", "item"])
     history = _typed_frame(file, data, lines, rules, index,
                            field_name=lambda name, pos: f"conversation_history[{items[pos]}].{name}")
