@@ -33,12 +33,44 @@ def _set_dirs(args: argparse.Namespace) -> None:
             os.environ["DAGSTER_HOME"] = str(home)
 
 
+def _dagster_home_problem() -> str | None:
+    """Create a missing DAGSTER_HOME folder (Dagster would stop with a traceback); a path that
+    is not a folder is a setup mistake, reported in one line."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    path = Path(home)
+    if path.exists() and not path.is_dir():
+        return f"DAGSTER_HOME={home} is not a folder: set DAGSTER_HOME to a folder (created if missing)"
+    if not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            return f"DAGSTER_HOME={home} does not exist and cannot be created ({exc.strerror}): create it or " \
+                   "set DAGSTER_HOME to a writable folder"
+        print(f"created the DAGSTER_HOME folder {path} (a new Dagster instance, SQLite storage in that folder)")
+    return None
+
+
+def _setup_problems() -> list[str]:
+    """Setup mistakes a new user makes, one line each, checked before a run starts."""
+    from prism_pipeline.inputs.parse import check_raw_dir
+
+    home = _dagster_home_problem()
+    return ([home] if home else []) + check_raw_dir(Path(os.environ["PRISM_RAW_DIR"]))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _set_dirs(args)
     import dagster as dg
 
     from prism_pipeline.definitions import defs
 
+    problems = _setup_problems()
+    for problem in problems:
+        print(f"prism-pipeline: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(args.job)
     started = time.perf_counter()
@@ -67,8 +99,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from prism_pipeline.definitions import defs
 
-    if not os.environ.get("DAGSTER_HOME"):
-        print("DAGSTER_HOME is not set: there is no run history to audit", file=sys.stderr)
+    if not os.environ.get("DAGSTER_HOME") or not Path(os.environ["DAGSTER_HOME"]).is_dir():
+        print(f"DAGSTER_HOME is {'not a folder' if os.environ.get('DAGSTER_HOME') else 'not set'}: there is no run "
+              "history to audit", file=sys.stderr)
         return 2
     print(f"audit report: {_audit(dg.DagsterInstance.get(), defs)}")
     return 0

@@ -82,6 +82,8 @@ HISTORY_NULL_BEFORE_NORMALISATION = frozenset({"content"})
 UTTERANCES = Layout("utterances.jsonl", cb.UTTERANCE_COLUMNS, {}, schemas.UtterancesSchema,
                     optional=frozenset(_FLAGS))
 HISTORY_COLUMNS = ("conversation_id",) + cb.HISTORY_MODEL_KEYS
+REQUIRED_FILES = (SURVEY.file_name, CONVERSATIONS.file_name)
+OPTIONAL_FILES = (UTTERANCES.file_name, "metadata.jsonl")  # published files used when present
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,21 +168,113 @@ def _typed_frame(file: str, data: dict[str, list], lines: list[int], rules: Mapp
 # ---------------------------------------------------------------------------------------
 # JSONL reading
 # ---------------------------------------------------------------------------------------
+_BOM = b"\xef\xbb\xbf"
+_TRUNCATED = ("the last line is incomplete (the file ends inside a record): the file looks truncated; copy or "
+              "download it again")
+_BLANK = "the file holds only blank lines: expected one JSON object per line"
+
+
+def _read_lines(fh, name: str) -> Iterator[bytes]:
+    """The file's lines as bytes; a read error (I/O error, a device) is named, not a traceback."""
+    try:
+        yield from fh
+    except OSError as exc:
+        raise InputError(name, None, None, f"cannot be read ({exc.strerror}): check the file and its disk") from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(1-based line number, decoded line, ends with a newline) for each line of a file.
+
+    Read as bytes and split at b"\n" only (a JSON string may hold U+2028 or a lone \r, which
+    text mode or ``str.splitlines`` would split at), so every problem is named with its line:
+    a file that cannot be read, is empty, starts with a byte-order mark or is not UTF-8."""
+    path = Path(path)
+    name = path.name
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(name, None, None, f"file not found in {path.parent}") from None
+    except IsADirectoryError:
+        raise InputError(name, None, None, "is a folder, not a file: point the raw dir at the folder holding "
+                                           "the published JSONL files") from None
+    except OSError as exc:
+        raise InputError(name, None, None, f"cannot be read ({exc.strerror}): check its permissions") from None
+    with fh:
+        number = 0
+        for number, raw in enumerate(_read_lines(fh, name), start=1):
+            if number == 1 and raw.startswith(_BOM):
+                raise InputError(name, 1, None, "the file starts with a UTF-8 byte-order mark (BOM): save it as "
+                                                "UTF-8 without a BOM")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(name, number, None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte "
+                                                     f"{exc.start + 1} of the line): the file must be UTF-8; "
+                                                     "convert it, e.g. with iconv -t UTF-8") from None
+            yield number, text, raw.endswith(b"\n")
+        if number == 0:
+            raise InputError(name, None, None, "the file is empty: expected one JSON object per line; export or "
+                                               "download it again")
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line number, object) for each non-blank line of a JSONL file."""
     name = Path(path).name
-    with open(path, encoding="utf-8") as fh:
-        for number, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text.rstrip("\r\n"))
-            except json.JSONDecodeError as exc:
-                # exc.msg and column only: the line itself may hold participant text.
-                raise InputError(name, number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
-            if not isinstance(obj, dict):
-                raise InputError(name, number, None, f"expected a JSON object, got {type(obj).__name__}")
-            yield number, obj
+    seen = False
+    for number, text, complete in _lines(path):
+        if not text.strip():
+            continue
+        seen = True
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if not complete:
+                raise InputError(name, number, None, _TRUNCATED) from None
+            # exc.msg and column only: the line itself may hold participant text.
+            raise InputError(name, number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+        if not isinstance(obj, dict):
+            raise InputError(name, number, None, f"expected a JSON object, got {type(obj).__name__}")
+        yield number, obj
+    if not seen:
+        raise InputError(name, None, None, _BLANK)
+
+
+def check_file(path: Path) -> None:
+    """Raise :class:`InputError` for a file that cannot be read as UTF-8 JSON Lines at all
+    (unreadable, empty, BOM, not UTF-8, truncated last line), without parsing every record:
+    the CLI's check before a run, so a setup mistake is one line and not a failed run."""
+    name = Path(path).name
+    last = None
+    blank = True
+    for last in _lines(path):
+        blank = blank and not last[1].strip()
+    if blank:
+        raise InputError(name, None, None, _BLANK)
+    number, text, complete = last
+    if not complete and text.strip():
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            raise InputError(name, number, None, _TRUNCATED) from None
+
+
+def check_raw_dir(raw: Path) -> list[str]:
+    """One message per setup mistake in a raw dir (missing folder or required file, a file that
+    :func:`check_file` rejects); empty when the run can start."""
+    raw = Path(raw)
+    where = "pass --raw DIR or set PRISM_RAW_DIR to the folder holding the published PRISM files"
+    if not raw.is_dir():
+        return [f"the raw folder {raw} does not exist: {where}"]
+    missing = [name for name in REQUIRED_FILES if not (raw / name).exists()]
+    if missing:
+        return [f"the raw folder {raw} has no {' and no '.join(missing)}: {where}"]
+    problems = []
+    for name in REQUIRED_FILES + tuple(n for n in OPTIONAL_FILES if (raw / n).exists()):
+        try:
+            check_file(raw / name)
+        except InputError as err:
+            problems.append(str(err))
+    return problems
 
 
 def _check_keys(file: str, line: int, obj: Mapping, expected: tuple[str, ...], optional=frozenset(),
@@ -215,8 +309,6 @@ def read_table(path: Path, layout: Layout) -> tuple[pd.DataFrame, list[tuple[int
     """Read one published file into a flat frame indexed by line. Returns the frame and the
     raw records (line, object), which ``read_conversations`` needs for the history."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(layout.file_name, None, None, f"file not found in {path.parent}")
     flat = layout.flat_columns
     columns: dict[str, list] = {c: [] for c in flat}
     records = list(iter_jsonl(path))
