@@ -3,6 +3,7 @@
     prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
     prism-pipeline remove USER_ID [--note TEXT]                record a removal request (salted hash only)
     prism-pipeline audit [--out DIR] [--state DIR]             write audit_report.md from the run history
+    prism-pipeline review-pii export|import [SHEET]            PII reviewer sheet round trip
     prism-pipeline generate --out DIR [--scale X] [--seed N]   write synthetic release-shaped inputs
 
 ``run`` executes the job in this process against the persistent Dagster instance
@@ -23,10 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _set_dirs(args: argparse.Namespace) -> None:
     # Before importing the definitions: they read these through EnvVar.
-    for flag, name in (("raw", "PRISM_RAW_DIR"), ("out", "PRISM_OUTPUT_DIR"), ("state", "PRISM_STATE_DIR")):
+    from prism_pipeline.resources import DEFAULT_DIRS
+
+    for flag, name in (("raw", "PRISM_RAW_DIR"), ("out", "PRISM_OUTPUT_DIR"), ("state", "PRISM_STATE_DIR"),
+                       ("reference", "PRISM_REFERENCE_DIR")):
         value = getattr(args, flag, None)
         if value:
             os.environ[name] = str(Path(value).resolve())
+        os.environ.setdefault(name, str(DEFAULT_DIRS[name]))
     if not os.environ.get("DAGSTER_HOME"):
         home = REPO_ROOT / "dagster_home"
         if (home / "dagster.yaml").exists():
@@ -151,6 +156,49 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_pii(args: argparse.Namespace) -> int:
+    """The reviewer sheet round trip (metadata_flags/pii_review.py): export the pending PII
+    flags with their evidence, import the filled-in verdicts into pii_manual_review.csv."""
+    _set_dirs(args)
+    import datetime as dt
+
+    from prism_pipeline import state_store
+    from prism_pipeline.metadata_flags import manual_review, pii_review
+
+    state, reference = Path(os.environ["PRISM_STATE_DIR"]), Path(os.environ["PRISM_REFERENCE_DIR"])
+    review_path = reference / "pii_manual_review.csv"
+    tables = {}
+    for asset in ("pii_review_evidence", "text_instances", "text_flags"):
+        path = state_store.table_path(state, [asset])
+        if not path.exists():
+            print(f"review-pii: {asset} is not materialised under {state}: run `prism-pipeline run` first",
+                  file=sys.stderr)
+            return 2
+        tables[asset] = state_store.read(path)
+    try:
+        review = manual_review.load_review(review_path)
+        if args.action == "export":
+            sheet = pii_review.reviewer_sheet(tables["pii_review_evidence"], tables["text_instances"],
+                                              tables["text_flags"], review)
+            out = state / pii_review.SHEET_FILENAME
+            pii_review.write_sheet(sheet, out)
+            print(f"wrote {len(sheet)} pending PII flags to {out}. Fill in verdict (true = real PII, false = a false "
+                  "alarm) and reviewer (a pseudonym such as annotator-1), optionally reviewed_on (default today) and "
+                  f"note, then run `prism-pipeline review-pii import`. The sheet holds participant texts: keep it "
+                  "in the state dir; a removal request deletes it.")
+            return 0
+        sheet_path = Path(args.sheet) if args.sheet else state / pii_review.SHEET_FILENAME
+        merged, counts = pii_review.import_sheet(pii_review.read_sheet(sheet_path), tables["pii_review_evidence"],
+                                                 review, dt.date.today())
+    except (pii_review.SheetError, manual_review.ReviewTableError, FileNotFoundError) as err:
+        print(f"review-pii: {err}", file=sys.stderr)
+        return 2
+    manual_review.write_review(merged, review_path)
+    print(f"imported {counts['imported']} verdicts into {review_path} ({counts['still_pending']} rows of the sheet "
+          "still without a verdict); `prism-pipeline run` applies them to pii_manual_flag")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from prism_pipeline.synthetic.generator import generate
 
@@ -186,6 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
     audit.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
     audit.set_defaults(func=cmd_audit)
+
+    review = sub.add_parser("review-pii", help="export pending PII flags for a reviewer, import their verdicts")
+    review.add_argument("action", choices=["export", "import"],
+                        help="export: write the reviewer sheet into the state dir; import: merge its verdicts into "
+                             "pii_manual_review.csv")
+    review.add_argument("sheet", nargs="?", help="import: the filled-in sheet (default: the exported one)")
+    review.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    review.add_argument("--reference", help="reference folder with pii_manual_review.csv (default: "
+                                            "PRISM_REFERENCE_DIR or data/reference)")
+    review.set_defaults(func=cmd_review_pii)
 
     gen = sub.add_parser("generate", help="write synthetic release-shaped PRISM inputs")
     gen.add_argument("--out", required=True, help="output folder")

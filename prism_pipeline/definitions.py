@@ -6,7 +6,6 @@ repository's ``data/raw``, ``data/release`` and ``data/state`` as defaults.
 """
 
 import os
-from pathlib import Path
 
 import dagster as dg
 
@@ -22,18 +21,11 @@ from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
 from prism_pipeline.release.sensors import audit_report_sensor
 from prism_pipeline.removal import assets as removal_assets
-from prism_pipeline.resources import LazyStateInputManager, PrismPaths, StateIOManager
+from prism_pipeline.resources import DEFAULT_DIRS, LazyStateInputManager, PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling import checks as sampling_checks
 from prism_pipeline.sampling.resources import SamplingSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DIRS = {
-    "PRISM_RAW_DIR": REPO_ROOT / "data" / "raw",
-    "PRISM_OUTPUT_DIR": REPO_ROOT / "data" / "release",
-    "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
-    "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
-}
 MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
 CHECK_MODULES = [input_checks, conversation_checks, sampling_checks, metadata_checks, release_checks,
                  removal_assets]

@@ -3,7 +3,7 @@
 ``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` (and ``PRISM_REFERENCE_DIR``) are read through ``EnvVar`` so
 that Dagster records the variable's name, not its value, and the same code location runs on
 another dataset by setting them. Defaults (``data/raw``, ``data/release``, ``data/state`` under
-the repository) are filled in by ``definitions.py`` when a variable is unset.
+the repository, ``DEFAULT_DIRS``) are filled in by ``definitions.py`` and the CLI when a variable is unset.
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline import state_store
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Where each folder is when its variable is unset: the repository's bundled sample and outputs.
+DEFAULT_DIRS = {
+    "PRISM_RAW_DIR": REPO_ROOT / "data" / "raw",
+    "PRISM_OUTPUT_DIR": REPO_ROOT / "data" / "release",
+    "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
+    "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
+}
 
 
 class PrismPaths(dg.ConfigurableResource):

@@ -505,6 +505,26 @@ class PiiManualReviewSchema(pa.DataFrameModel):
         unique = ("column_id", "text_sha256")
 
 
+class PiiReviewEvidenceSchema(pa.DataFrameModel):
+    """``pii_review_evidence`` (SPEC §2.3, ``metadata_flags/pii_review.py``): per flagged human
+    text, the scrubadub filth behind ``pii_flag``. Private state only, never released."""
+
+    column_id: Series[str] = pa.Field(isin=cb.HUMAN_TEXT_COLUMN_IDS)
+    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, metadata=SENSITIVE,
+                                        description="sha256 of the flagged text; never the text")
+    instances: Series[int] = pa.Field(ge=1, description="Text instances of this block with this text")
+    filth_types: Series[str] = pa.Field(str_matches=r"^[a-z_]+(;[a-z_]+)*$",
+                                        description="scrubadub filth types that fired, sorted, ';'-joined")
+    spans: Series[str] = pa.Field(str_matches=r"^\[\[.+\]\]$",
+                                  description="JSON [[type, start, end], ...]: character offsets, never the span")
+    reviewed: Series[bool] = pa.Field(description="The text has a verdict in pii_manual_review.csv")
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ("column_id", "text_sha256")
+
+
 class PublishedModerationSchema(pa.DataFrameModel):
     """``published_moderation`` (SPEC §7.3, ``moderation/frozen.py``): the published
     ``moderation_flag`` per metadata.jsonl key. The asset is a frame without columns when there

@@ -13,9 +13,9 @@ from prism_pipeline_tests.records import conversation_record, survey_record, wri
 REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]
 
 
-def make_defs(raw: Path, out: Path, state: Path, **kwargs) -> dg.Definitions:
+def make_defs(raw: Path, out: Path, state: Path, reference: Path = REFERENCE_DIR, **kwargs) -> dg.Definitions:
     paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
-                       reference_dir=str(REFERENCE_DIR))
+                       reference_dir=str(reference))
     return build_defs(paths, **kwargs)
 
 

@@ -214,9 +214,10 @@ def test_every_stored_table_with_participant_rows_is_redacted(base):
     with_ids = {p.name for p in stored
                 if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
     assert with_ids and with_ids <= redacted
-    # text_flags (row-aligned with text_instances) and the reviews (by text hash) have no id column;
-    # the optional published files are empty frames here.
-    assert with_ids == redacted - {"text_flags", "pii_manual_review", "utterances_input", "published_moderation"}
+    # text_flags (row-aligned with text_instances), the reviews and the PII evidence (by text hash)
+    # have no id column; the optional published files are empty frames here.
+    assert with_ids == redacted - {"text_flags", "pii_manual_review", "pii_review_evidence", "utterances_input",
+                                   "published_moderation"}
 
 
 def test_release_is_rebuilt_when_an_upstream_table_changed_since_it_was_written(world):

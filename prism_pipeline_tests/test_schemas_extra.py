@@ -25,6 +25,7 @@ MODELS = {
     "text_instances": schemas.TextInstancesSchema,
     "text_flags": schemas.TextFlagsSchema,
     "pii_manual_review": schemas.PiiManualReviewSchema,
+    "pii_review_evidence": schemas.PiiReviewEvidenceSchema,
     "published_moderation": schemas.PublishedModerationSchema,
     "removal_requests": schemas.RemovalRequestsSchema,
     "erasure": schemas.ErasureSchema,
@@ -72,7 +73,7 @@ def test_model_passes_on_materialised_frame(runs, run, name):
     MODELS[name].validate(schemas.typed_if_empty(MODELS[name], frame), lazy=True)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "pii_review_evidence"])  # rows: test_pii_review
 def test_every_model_saw_rows(runs, name):
     # A pass on no rows proves little: in the removal run every one of these frames has rows.
     assert len(runs["removal"][0][name]) > 0
@@ -217,7 +218,7 @@ def test_every_asset_has_a_column_schema():
 
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert len(keys) == 22
+    assert len(keys) == 23
     schemas_of = {k: graph.get(dg.AssetKey(k)).metadata.get("dagster/column_schema") for k in keys}
     assert [k for k, s in schemas_of.items() if not isinstance(s, dg.TableSchema) or not s.columns] == []
     for name, model in MODELS.items():

@@ -12,7 +12,7 @@ import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
-from prism_pipeline.metadata_flags import manual_review
+from prism_pipeline.metadata_flags import manual_review, pii_review
 from prism_pipeline.metadata_flags import metadata_table as table_rules
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
@@ -178,3 +178,21 @@ def metadata_table(text_instances: pd.DataFrame, text_flags: pd.DataFrame,
     return dg.Output(table, metadata={"dagster/row_count": len(table),
                                       **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
                                          for k, v in table_rules.flag_rates(table).items()}})
+
+
+@dg.asset(
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    description="Private, never released (SPEC §2.3): per PII-flagged human text (column_id, sha256 of the text), "
+                "the scrubadub filth types that fired and their character spans, and whether it has a verdict in "
+                "pii_manual_review.csv. `prism-pipeline review-pii export` turns the pending ones into a reviewer "
+                "sheet. Metadata: counts per filth type only.",
+    metadata={"dagster/column_schema": table_schema(schemas.PiiReviewEvidenceSchema)},
+)
+def pii_review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame,
+                        pii_manual_review: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    table = pii_review.review_evidence(text_instances, text_flags, pii_manual_review)
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table),
+        "pending_distinct_texts": int((~table["reviewed"]).sum()),
+        "flagged_texts_by_filth_type": dg.MetadataValue.json(pii_review.filth_type_counts(table)),
+    })

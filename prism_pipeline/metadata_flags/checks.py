@@ -67,6 +67,13 @@ def pii_manual_review_schema(pii_manual_review: pd.DataFrame) -> dg.AssetCheckRe
     return schema_check_result(schemas.PiiManualReviewSchema, pii_manual_review, "pii_manual_review.csv")
 
 
+@dg.asset_check(asset="pii_review_evidence",
+                description="schemas.PiiReviewEvidenceSchema: one row per PII-flagged human text, the filth types "
+                            "that fired and their spans.")
+def pii_review_evidence_schema(pii_review_evidence: pd.DataFrame) -> dg.AssetCheckResult:
+    return schema_check_result(schemas.PiiReviewEvidenceSchema, pii_review_evidence, "pii_review_evidence")
+
+
 @dg.asset_check(asset="published_moderation",
                 description="schemas.PublishedModerationSchema: one published moderation_flag per metadata key. "
                             "Passes on the frame without columns that stands for 'no published file used'.")

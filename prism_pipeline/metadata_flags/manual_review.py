@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from prism_pipeline import codebook
+from prism_pipeline.atomic import atomic_write_text
 
 REVIEW_COLUMNS: tuple[str, ...] = ("column_id", "text_sha256", "verdict", "reviewed_on", "reviewer", "note")
 KEY = ["column_id", "text_sha256"]
@@ -90,13 +91,19 @@ def load_review(path: str | Path = DEFAULT_REVIEW_PATH) -> pd.DataFrame:
     return validate_review(frame)
 
 
+def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in block order, then by hash (a RangeIndex): the order of the review table, stable diffs."""
+    rank = frame["column_id"].map({c: i for i, c in enumerate(codebook.TEXT_COLUMN_IDS)})
+    order = pd.DataFrame({"rank": rank, "h": frame["text_sha256"]}).sort_values(["rank", "h"]).index
+    return frame.loc[order].reset_index(drop=True)
+
+
 def write_review(review: pd.DataFrame, path: str | Path = DEFAULT_REVIEW_PATH) -> None:
-    """Write the review table in its canonical order (block order, then hash): stable diffs."""
-    review = validate_review(review)
-    rank = review["column_id"].map({c: i for i, c in enumerate(codebook.TEXT_COLUMN_IDS)})
-    order = pd.DataFrame({"rank": rank, "h": review["text_sha256"]}).sort_values(["rank", "h"]).index
-    out = review.loc[order].assign(verdict=review.loc[order, "verdict"].map({True: "true", False: "false"}))
-    out.to_csv(path, index=False, lineterminator="\n")
+    """Write the review table in :func:`canonical_order`, atomically (the old file stays whole
+    until the new one is complete)."""
+    review = canonical_order(validate_review(review))
+    out = review.assign(verdict=review["verdict"].map({True: "true", False: "false"}))
+    atomic_write_text(Path(path), out.to_csv(index=False, lineterminator="\n"))
 
 
 def _needs_review(flags: pd.DataFrame) -> pd.Series:

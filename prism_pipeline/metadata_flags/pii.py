@@ -74,6 +74,13 @@ class ScrubadubDetector:
         """Import scrubadub and build the scrubber now (the runner calls this before forking)."""
         _ = self.scrubber
 
+    def filth(self, text: str) -> list[tuple[str, int, int]]:
+        """(filth type, start, end) of each span the default cleaning replaces, in text order:
+        the evidence behind ``pii_flag`` for a reviewer (character offsets, never the span)."""
+        with warnings.catch_warnings():
+            silence_replace_with_warning()
+            return [(f.type, int(f.beg), int(f.end)) for f in self.scrubber.iter_filth(text)]
+
     @staticmethod
     def null_result() -> dict:
         return {PII_FLAG: False}

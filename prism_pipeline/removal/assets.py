@@ -32,6 +32,7 @@ from dagster._core.storage.event_log import SqliteEventLogStorage  # no public n
 
 from prism_pipeline import schemas
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
+from prism_pipeline.metadata_flags.pii_review import SHEET_FILENAME
 from prism_pipeline.removal import ledger
 from prism_pipeline.removal.footprint import Footprint, purge_flag_cache, purge_reviews, removed_footprint
 from prism_pipeline.removal.ledger import LEDGER_FILENAME
@@ -148,6 +149,10 @@ def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
     if footprint.removed_only_hashes - cache_purge.hashes:  # the raw files found more (see above)
         deleted += purge_flag_cache(prism_paths.state / DEFAULT_FILENAME, footprint.removed_only_hashes)
     reviews = purge_reviews(prism_paths.reference / "pii_manual_review.csv", footprint.removed_only_hashes)
+    # The reviewer sheet holds pending texts themselves; export it again after the removal.
+    sheet = prism_paths.state / SHEET_FILENAME
+    sheet_deleted = sheet.exists()
+    sheet.unlink(missing_ok=True)
     _FOOTPRINTS[context.run.run_id] = footprint
     rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())
                          for file, n in files.items()], columns=["request_id", "file", "rows"])
@@ -155,6 +160,7 @@ def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
         "requests": len(removal_requests), "pending": len(pending), "footprint_from": source,
         "stored_rows_removed": dg.MetadataValue.json(redaction.rows_by_table if redaction else {}),
         "registry_rows_deleted": registry_rows, "cache_entries_deleted": deleted, "reviews_deleted": reviews,
+        "reviewer_sheet_deleted": sheet_deleted,
         "dagster/row_count": len(rows)})
 
 

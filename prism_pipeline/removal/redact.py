@@ -57,6 +57,7 @@ STORED_TABLES: tuple[tuple[str, str], ...] = (
     ("us_rep_sample", "user_id"),
     ("census_weights", "user_id"),
     ("pii_manual_review", "text_sha256"),  # reviews of texts only removed participants had
+    ("pii_review_evidence", "text_sha256"),  # the filth behind flags of texts only they had
 )
 # The stored table each release file is built from, row for row (SPEC §1.3-§1.6).
 RELEASE_ROWS = {"survey_input": "survey.jsonl", "conversations_input": "conversations.jsonl",
