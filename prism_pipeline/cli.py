@@ -1,6 +1,7 @@
 """``prism-pipeline``: the command-line entry point.
 
     prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
+    prism-pipeline run --unsynced                              rerun only what changed files/settings/rules affect
     prism-pipeline remove USER_ID [--note TEXT]                record a removal request (salted hash only)
     prism-pipeline audit [--out DIR] [--state DIR]             write audit_report.md from the run history
     prism-pipeline review-pii export|import [SHEET]            PII reviewer sheet round trip
@@ -79,6 +80,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(args.job)
     started = time.perf_counter()
+    if args.unsynced:
+        from prism_pipeline.sources.staleness import observe_sources, unsynced_assets
+
+        changed = observe_sources(instance, defs)
+        keys = unsynced_assets(instance, defs)
+        if not keys:
+            print(f"nothing is unsynced ({changed} sources changed): the release in {os.environ['PRISM_OUTPUT_DIR']} "
+                  f"is current; checked in {time.perf_counter() - started:.1f}s")
+            return 0
+        print(f"{changed} sources changed; rerunning {len(keys)} unsynced assets: "
+              + ", ".join(sorted(k.to_user_string() for k in keys)))
+        job = job.get_subset(asset_selection=keys)
     # The console shows INFO and above (progress of the flagging, warnings); every event is still
     # stored in the instance's event log for the UI.
     result = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
@@ -166,7 +179,7 @@ def cmd_review_pii(args: argparse.Namespace) -> int:
     from prism_pipeline.metadata_flags import manual_review, pii_review
 
     state, reference = Path(os.environ["PRISM_STATE_DIR"]), Path(os.environ["PRISM_REFERENCE_DIR"])
-    review_path = reference / "pii_manual_review.csv"
+    review_path = reference / manual_review.REVIEW_FILENAME
     tables = {}
     for asset in ("pii_review_evidence", "text_instances", "text_flags"):
         path = state_store.table_path(state, [asset])
@@ -219,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
     run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
     run.add_argument("--job", default="full_release", help="job to run: full_release (default) or removal_rerun")
+    run.add_argument("--unsynced", action="store_true",
+                     help="rerun only the assets whose raw or reference files, settings or rules changed since "
+                          "their last materialisation, and what is downstream of them (like the UI's 'Materialize "
+                          "unsynced')")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="console log level (the event log keeps everything)")
     run.set_defaults(func=cmd_run)

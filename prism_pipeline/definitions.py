@@ -6,6 +6,7 @@ repository's ``data/raw``, ``data/release`` and ``data/state`` as defaults.
 """
 
 import os
+import warnings
 
 import dagster as dg
 
@@ -21,19 +22,30 @@ from prism_pipeline.release import assets as release_assets
 from prism_pipeline.release import checks as release_checks
 from prism_pipeline.release.sensors import audit_report_sensor
 from prism_pipeline.removal import assets as removal_assets
+from prism_pipeline.removal import checks as removal_checks
+from prism_pipeline.removal.jobs import removal_rerun_job
+from prism_pipeline.removal.sensors import removal_request_sensor
 from prism_pipeline.resources import DEFAULT_DIRS, LazyStateInputManager, PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
 from prism_pipeline.sampling import checks as sampling_checks
 from prism_pipeline.sampling.resources import SamplingSettings
+from prism_pipeline.sources import assets as source_assets
+from prism_pipeline.sources.sensors import source_file_sensor
 
-MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
+MODULES = [source_assets, input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
 CHECK_MODULES = [input_checks, conversation_checks, sampling_checks, metadata_checks, release_checks,
-                 removal_assets]
+                 removal_checks]
 
+# include_sources is beta in dagster 1.13 (pinned); the warning is for Dagster's own API users.
+warnings.filterwarnings("ignore", message=r"Parameter `include_sources` of function `AssetSelection.all`",
+                        category=dg.BetaWarning)
 full_release_job = dg.define_asset_job(
     "full_release",
-    selection=dg.AssetSelection.all(),
-    description="Recompute every asset from the raw PRISM files and write the release (with all checks).",
+    # include_sources: the raw and reference files are observed first, so every materialisation
+    # records the file versions it consumed (sources/assets.py).
+    selection=dg.AssetSelection.all(include_sources=True),
+    description="Observe every raw and reference file, recompute every asset from them and write the release "
+                "(with all checks).",
 )
 
 
@@ -44,9 +56,9 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-        jobs=[full_release_job, removal_assets.removal_rerun_job],
+        jobs=[full_release_job, removal_rerun_job],
         sensors=[audit_report_sensor(),
-                 removal_assets.removal_request_sensor],
+                 removal_request_sensor, source_file_sensor],
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
         # has its own process pool. A multi-machine deployment swaps this for a k8s/celery

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from prism_pipeline.hashing import sha256_file
 from prism_pipeline.release.audit import build_audit_report, write_audit_report
-from prism_pipeline.release.writer import sha256_file
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
 

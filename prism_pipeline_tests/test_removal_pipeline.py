@@ -9,8 +9,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from prism_pipeline.release.writer import sha256_file
-from prism_pipeline.removal.assets import REMOVAL_RUN_ASSETS, event_log_matches
+from prism_pipeline.hashing import sha256_file
+from prism_pipeline.removal.event_log import event_log_matches
+from prism_pipeline.removal.jobs import REMOVAL_RUN_ASSETS
 from prism_pipeline.removal.ledger import read_ledger
 from prism_pipeline.removal.redact import STORED_TABLES
 from prism_pipeline.removal.requests import add_request
@@ -324,23 +325,32 @@ def test_bad_requests_are_refused_without_side_effects(world):
 
 
 def test_sensor_launches_a_removal_run_for_new_requests_only(world):
-    from prism_pipeline.removal.assets import removal_request_sensor
+    from prism_pipeline.removal.sensors import removal_request_sensor
     from prism_pipeline.resources import PrismPaths
 
     raw, out, state, instance, defs = world
     paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
 
-    def evaluate(cursor=None):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"prism_paths": paths})
-        return removal_request_sensor.evaluate_tick(context)
+    def evaluate():
+        context = dg.build_sensor_context(instance=instance, resources={"prism_paths": paths})
+        tick = removal_request_sensor.evaluate_tick(context)
+        for event in tick.asset_events:  # as the daemon does: the tick's observations go to the instance
+            instance.report_runless_asset_event(event)
+        return tick
 
     assert [r.skip_message for r in [evaluate()]] == ["no removal_requests.csv"]
     _request(raw, state, "user2")
     tick = evaluate()
     [request] = tick.run_requests
     assert request.job_name in (None, "removal_rerun") and request.tags["prism/removal_requests"] == "rr-0001"
-    assert evaluate(tick.cursor).skip_message == "requests unchanged"
+    # The observation is the removal_requests_csv source asset's version: the sensor keeps no cursor.
+    [observation] = tick.asset_events
+    assert observation.asset_key == dg.AssetKey("removal_requests_csv")
+    assert observation.tags["dagster/data_version"] == sha256_file(state / "removal_requests.csv")
+    assert evaluate().skip_message == "requests unchanged since their last observation"
     assert run_job(defs, "removal_rerun", instance=instance).success
+    with open(state / "removal_requests.csv", "a") as fh:  # a new file version with nothing new to apply
+        fh.write("\n")
     assert evaluate().skip_message == "every request is already applied"
 
 

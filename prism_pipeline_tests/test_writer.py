@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.release.writer import frame_to_records, sha256_file, without_users, write_release
+from prism_pipeline.hashing import sha256_file
+from prism_pipeline.release.writer import frame_to_records, without_users, write_release
 
 
 def test_records_rebuild_nested_objects_in_column_order():

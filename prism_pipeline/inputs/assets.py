@@ -5,14 +5,17 @@ Thin wrappers around ``inputs.parse``: a bad line fails the step with the reader
 records row counts and the input file's sha256, never participant data.
 """
 
+import sys
+
 import dagster as dg
 import pandas as pd
 
 from prism_pipeline import schemas
-from prism_pipeline.conversation_tables.derive import scored_mask
+from prism_pipeline.conversation_tables import derive
+from prism_pipeline.hashing import code_version, sha256_file
 from prism_pipeline.inputs import normalise, parse
 from prism_pipeline.inputs.resources import InputSettings
-from prism_pipeline.release.writer import sha256_file
+from prism_pipeline.removal import registry, requests
 from prism_pipeline.removal.registry import REGISTRY_FILENAME, assign_ids
 from prism_pipeline.removal.requests import removed_users
 from prism_pipeline.resources import PrismPaths
@@ -20,6 +23,8 @@ from prism_pipeline.validation import table_schema
 
 GROUP = "inputs"
 OWNERS = ["team:prism-data"]
+# The rules these assets run: a change in any of these files marks them unsynced.
+VERSION = code_version(sys.modules[__name__], parse, normalise, registry, requests, derive)
 
 
 def _read(fn, path, *args):
@@ -34,7 +39,8 @@ def _read(fn, path, *args):
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "jsonl"},
-    code_version="1",
+    code_version=VERSION,
+    deps=["survey_jsonl"],
     description="survey.jsonl (codebook §Survey, SPEC §1.3): one row per participant, nested objects "
                 "flattened to `parent.key` columns, indexed by source line. Published `included_in_*` "
                 "flags are kept only for comparison; they are recomputed downstream.",
@@ -53,18 +59,19 @@ def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.
     group_name=GROUP,
     outs={
         "conversations_input": dg.AssetOut(
-            owners=OWNERS, kinds={"pandas", "jsonl"}, code_version="1",
+            owners=OWNERS, kinds={"pandas", "jsonl"}, code_version=VERSION,
             description="conversations.jsonl (codebook §Conversations, SPEC §1.4) without its history: one row "
                         "per conversation, attributes flattened, indexed by source line.",
             metadata={"dagster/column_schema": table_schema(schemas.ConversationsSchema)},
         ),
         "conversation_history": dg.AssetOut(
-            owners=OWNERS, kinds={"pandas"}, code_version="1",
+            owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
             description="The `conversation_history` items of conversations.jsonl (SPEC §1.4), one row per item, "
                         "indexed by (source line, item position).",
             metadata={"dagster/column_schema": table_schema(schemas.ConversationHistorySchema)},
         ),
     },
+    deps=["conversations_jsonl", "input_config"],
     check_specs=[dg.AssetCheckSpec(
         "conversation_texts_normalised", asset="conversation_history",
         description="Counts the opening prompts and conversation messages that the SPEC §1.2 normalisation "
@@ -119,7 +126,7 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
         # A duplicate id is bad input: the blocking conversations_schema check reports it by line
         # and nothing downstream runs, so no ids are allocated from a broken file.
         return conversations.loc[~gone_conv], history.loc[~gone_items]
-    scored = scored_mask(history.reset_index(drop=True)).to_numpy()
+    scored = derive.scored_mask(history.reset_index(drop=True)).to_numpy()
     keys = history.reset_index(drop=True).loc[scored, ["conversation_id", "turn", "within_turn_id"]]
     ids = assign_ids(keys, ~gone_items[scored], prism_paths.state / REGISTRY_FILENAME)
     kept = history.loc[~gone_items].copy()
@@ -135,7 +142,8 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "jsonl"},
-    code_version="1",
+    code_version=VERSION,
+    deps=["utterances_jsonl"],
     description="A published utterances.jsonl (SPEC §1.5) when the raw dir holds one, else an empty frame; "
                 "only used to compare against the derived `utterances` table.",
     metadata={"dagster/column_schema": table_schema(schemas.UtterancesSchema)},

@@ -7,16 +7,35 @@ after another on this machine; with a multi-machine executor they run in paralle
 Materialisation metadata carries counts and rates only, never text or ids.
 """
 
+import sys
+
 import dagster as dg
 import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
-from prism_pipeline.metadata_flags import manual_review, pii_review
+from prism_pipeline.hashing import code_version
+from prism_pipeline.metadata_flags import (
+    detectors,
+    language,
+    manual_review,
+    moderation,
+    pii,
+    pii_review,
+    runner,
+    text_instances,
+)
 from prism_pipeline.metadata_flags import metadata_table as table_rules
 from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
-from prism_pipeline.metadata_flags.moderation import load_frozen_moderation, match_frozen_moderation
+from prism_pipeline.metadata_flags.moderation import (
+    base,
+    frozen,
+    load_frozen_moderation,
+    local,
+    match_frozen_moderation,
+    openai_backend,
+)
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.metadata_flags.runner import run_detectors
 from prism_pipeline.metadata_flags.text_instances import build_text_instances
@@ -26,22 +45,28 @@ from prism_pipeline.validation import table_schema
 
 GROUP = "metadata_flags"
 OWNERS = ["team:prism-data"]
+# The rules these assets run (the detectors' library versions are in the flag cache's keys): a
+# change in any of these files marks them unsynced.
+VERSION = code_version(sys.modules[__name__], table_rules, text_instances, manual_review, pii_review, runner,
+                       detectors, language, pii, moderation, base, frozen, local, openai_backend)
 
 
 @dg.asset(
-    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version="1", deps=["erasure"],
+    # erasure: a removal deletes the reviews of texts only the removed participants had
+    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version=VERSION, deps=["pii_manual_review_csv", "erasure"],
     description="Versioned manual PII review (SPEC §2.3): (column_id, sha256 of the text) → verdict, reviewer, "
                 "date. Keyed by the text's hash so a review follows its text and never stores it.",
     metadata={"dagster/column_schema": table_schema(schemas.PiiManualReviewSchema)},
 )
 def pii_manual_review(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
-    path = prism_paths.reference / "pii_manual_review.csv"
+    path = prism_paths.reference / manual_review.REVIEW_FILENAME
     review = manual_review.load_review(path)
     return dg.Output(review, metadata={"dagster/row_count": len(review), "path": str(path)})
 
 
 @dg.asset(
-    group_name="inputs", owners=OWNERS, kinds={"pandas", "jsonl"}, code_version="1",
+    group_name="inputs", owners=OWNERS, kinds={"pandas", "jsonl"}, code_version=VERSION,
+    deps=["metadata_jsonl", "flag_config"],
     description="The published moderation_flag results (SPEC §7.3 'frozen reference inputs') from a metadata.jsonl "
                 "in the raw dir, when present and FlagSettings.use_frozen_moderation is on; else empty.",
     metadata={"dagster/column_schema": table_schema(schemas.PublishedModerationSchema)},
@@ -57,7 +82,7 @@ def published_moderation(prism_paths: PrismPaths, flag_settings: FlagSettings,
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
     description="Every text instance of the release (SPEC §2.1): system_string, self_description, open_feedback, "
                 "user_prompt (one per interaction), model_response, with their ids, in canonical order (block, "
                 "then numeric id order).",
@@ -104,7 +129,8 @@ def _progress(context, label: str):
     return report
 
 
-@dg.op(out=dg.DynamicOut(int), description="One step per hash shard of the texts (FlagSettings.shards).")
+@dg.op(out=dg.DynamicOut(int), ins={"flag_config": dg.In(dg.Nothing)},
+       description="One step per hash shard of the texts (FlagSettings.shards).")
 def plan_flag_shards(flag_settings: FlagSettings):
     n = max(1, flag_settings.shards)
     for i in range(n):
@@ -153,20 +179,21 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
 
 
 @dg.graph_asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version=VERSION,
     description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
                 "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
                 "backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR.",
     metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
+    ins={"flag_config": dg.AssetIn(dagster_type=dg.Nothing)},
 )
-def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame) -> pd.DataFrame:
-    shards = plan_flag_shards()
+def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame, flag_config) -> pd.DataFrame:
+    shards = plan_flag_shards(flag_config)
     entries = shards.map(lambda shard: flag_shard(shard, text_instances, published_moderation))
     return collect_flags(entries.collect(), text_instances, published_moderation)
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
     description="metadata.jsonl as a table (codebook §MetaData, SPEC §1.6, §2.3): ids, pii_flag, pii_manual_flag "
                 "(the manual review's verdict for reviewed human PII hits, else null), language_flag, "
                 "en_flag = language_flag == 'en', moderation_flag (2-dp scores).",
@@ -181,7 +208,7 @@ def metadata_table(text_instances: pd.DataFrame, text_flags: pd.DataFrame,
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
     description="Private, never released (SPEC §2.3): per PII-flagged human text (column_id, sha256 of the text), "
                 "the scrubadub filth types that fired and their character spans, and whether it has a verdict in "
                 "pii_manual_review.csv. `prism-pipeline review-pii export` turns the pending ones into a reviewer "

@@ -5,6 +5,7 @@ import pandas as pd
 
 from prism_pipeline import schemas
 from prism_pipeline.metadata_flags import manual_review
+from prism_pipeline.metadata_flags.manual_review import REVIEW_FILENAME
 from prism_pipeline.metadata_flags.metadata_table import review_backlog
 from prism_pipeline.validation import schema_check_result
 
@@ -64,7 +65,7 @@ def text_flags_schema(text_flags: pd.DataFrame) -> dg.AssetCheckResult:
                 description="schemas.PiiManualReviewSchema: human blocks only, one verdict per (column_id, "
                             "text_sha256), ISO dates, pseudonymous reviewers.")
 def pii_manual_review_schema(pii_manual_review: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.PiiManualReviewSchema, pii_manual_review, "pii_manual_review.csv")
+    return schema_check_result(schemas.PiiManualReviewSchema, pii_manual_review, REVIEW_FILENAME)
 
 
 @dg.asset_check(asset="pii_review_evidence",

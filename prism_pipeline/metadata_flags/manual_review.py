@@ -41,7 +41,8 @@ from prism_pipeline.atomic import atomic_write_text
 
 REVIEW_COLUMNS: tuple[str, ...] = ("column_id", "text_sha256", "verdict", "reviewed_on", "reviewer", "note")
 KEY = ["column_id", "text_sha256"]
-DEFAULT_REVIEW_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / "pii_manual_review.csv"
+REVIEW_FILENAME = "pii_manual_review.csv"  # in the reference dir
+DEFAULT_REVIEW_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / REVIEW_FILENAME
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PSEUDONYM = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")

@@ -24,6 +24,13 @@ class FlagSettings(dg.ConfigurableResource):
     chunk_size: int = 1000
     shards: int = 1
 
+    def result_settings(self) -> dict:
+        """The fields that change results (not workers, chunk size or shards): the flags' settings
+        version (``sources/assets.py``), so a new threshold marks the flags unsynced and more
+        workers do not."""
+        return {k: getattr(self, k) for k in ("moderation_backend", "moderation_threshold", "openai_model",
+                                              "use_frozen_moderation")}
+
     def moderation_spec(self):
         from prism_pipeline.metadata_flags.moderation import moderation_detector_spec
 

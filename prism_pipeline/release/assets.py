@@ -8,6 +8,7 @@ utterances from another.
 
 import hashlib
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,18 +17,18 @@ import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
+from prism_pipeline.hashing import code_version, sha256_file
 from prism_pipeline.metadata_flags.resources import FlagSettings
-from prism_pipeline.release import build
-from prism_pipeline.release.writer import Staged, commit, discard, sha256_file, stage, without_users, write_release
-from prism_pipeline.removal import ledger
-from prism_pipeline.removal.ledger import LEDGER_FILENAME
+from prism_pipeline.release import build, writer
+from prism_pipeline.release.writer import Staged, commit, discard, stage, without_users, write_release
 from prism_pipeline.resources import LazyTable, PrismPaths
-from prism_pipeline.sampling.assets import balanced_user_flags
+from prism_pipeline.sampling.balanced import user_flags_of_tables
 from prism_pipeline.sampling.resources import SamplingSettings
 from prism_pipeline.validation import table_schema
 
 GROUP = "release"
 OWNERS = ["team:prism-data"]
+VERSION = code_version(sys.modules[__name__], build, writer)  # a rule change marks the release unsynced
 
 
 def _lineage(columns, source: str, nested=None, overrides=None) -> dg.TableColumnLineage:
@@ -67,10 +68,10 @@ def _spec(name: str, file: str, description: str, deps: list[str], model=None) -
     metadata = {"release_file": file, "dagster/column_lineage": LINEAGE[file]}
     if model is not None:
         metadata["dagster/column_schema"] = table_schema(model)
-    # Every release file also depends on the removal requests and the erasure: a removal
-    # rewrites all four and records them in the ledger.
-    return dg.AssetSpec(name, group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version="1",
-                        description=description, deps=[*deps, "removal_requests", "erasure"], metadata=metadata)
+    # Every release file also reads the erasure: when it applied a removal, the release is
+    # carried forward without the removed participants' lines instead of rebuilt.
+    return dg.AssetSpec(name, group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version=VERSION,
+                        description=description, deps=[*deps, "erasure"], metadata=metadata)
 
 
 RELEASE_SPECS = [
@@ -149,7 +150,7 @@ def _recorded_release(instance: dg.DagsterInstance) -> dict[str, tuple[str, int]
     specs=RELEASE_SPECS,
     ins={**{name: dg.AssetIn(name) for name in (
         "survey_input", "conversations_input", "balanced_subset", "uk_rep_sample", "us_rep_sample",
-        "removal_requests", "erasure")},
+        "erasure")},
         # The text tables (~110 MB of pickles at PRISM scale) are read only for a rebuild.
         **{name: dg.AssetIn(name, input_manager_key="lazy_state")
            for name in ("conversation_history", "utterances", "metadata_table")}},
@@ -159,19 +160,16 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                   flag_settings: FlagSettings, survey_input: pd.DataFrame,
                   conversations_input: pd.DataFrame, conversation_history: LazyTable,
                   utterances: LazyTable, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
-                  us_rep_sample: pd.DataFrame, metadata_table: LazyTable, removal_requests: pd.DataFrame,
-                  erasure: pd.DataFrame):
-    ledger_path = prism_paths.state / LEDGER_FILENAME
-    pending = ledger.pending(removal_requests, ledger_path)
+                  us_rep_sample: pd.DataFrame, metadata_table: LazyTable, erasure: pd.DataFrame):
     out = prism_paths.output
 
     def survey_records() -> list[dict]:
-        users = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+        users = user_flags_of_tables(survey_input, conversations_input, balanced_subset)
         return build.survey_records(build.survey_release(
             survey_input, users, uk_rep_sample["included_in_UK_REP"], us_rep_sample["included_in_US_REP"]))
 
     written, before, mode = None, {}, "rebuilt"
-    if pending.empty:
+    if erasure.empty:
         records = survey_records()
     else:
         # A removal: the release before it is read once, a thread per file, while the survey is
@@ -218,11 +216,6 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                                       metadata_table.load())
         written = write_release(out, files)
     context.log.info(f"release {mode} in {prism_paths.output}")
-    if not pending.empty:
-        # Only after every file is in place: a failed run leaves the ledger as it was.
-        ledger.append_entries(ledger_path, build.ledger_entries(
-            pending, erasure, context.run.run_id, before, {f: w.sha256 for f, w in written.items()}))
-        context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
     summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
                         + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
@@ -236,4 +229,6 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
             "release": dg.MetadataValue.md(summary),
             "written": mode,
             "config": dg.MetadataValue.json(config),
+            # For the removal ledger (removal_ledger): the file as it was before this removal.
+            **({"sha256_before": before.get(spec.metadata["release_file"]) or "absent"} if not erasure.empty else {}),
         })

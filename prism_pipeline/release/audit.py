@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline.atomic import atomic_write_text
-from prism_pipeline.release.writer import sha256_file
+from prism_pipeline.hashing import sha256_file
 
 REPORT_NAME = "audit_report.md"
 RELEASE_KEYS = ("survey_release", "conversations_release", "utterances_release", "metadata_release")

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from prism_pipeline.release.build import published_flag_differences
-from prism_pipeline.sampling.assets import balanced_user_flags
+from prism_pipeline.sampling.balanced import user_flags_of_tables
 
 
 @dg.asset_check(
@@ -19,7 +19,7 @@ def published_survey_flags_match(survey_input: pd.DataFrame, conversations_input
                                  balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
                                  us_rep_sample: pd.DataFrame) -> dg.AssetCheckResult:
     recomputed = {
-        "included_in_balanced_subset": balanced_user_flags(survey_input, conversations_input, balanced_subset),
+        "included_in_balanced_subset": user_flags_of_tables(survey_input, conversations_input, balanced_subset),
         "included_in_UK_REP": uk_rep_sample["included_in_UK_REP"],
         "included_in_US_REP": us_rep_sample["included_in_US_REP"],
     }

@@ -204,9 +204,3 @@ def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | Encoded
     return commit(f.result() for f in futures)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

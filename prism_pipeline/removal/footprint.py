@@ -142,3 +142,11 @@ def compact_sqlite(path: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+# Footprints of the removals applied in this process, by run id. The erasure step hands the
+# removed ids and text hashes to the leak check of the same run in memory, because they are
+# exactly what the check looks for and so may never be written anywhere (not to the state dir,
+# not to the event log). The removal job runs in one process (in_process_executor); a check run
+# on its own, or in another process, recomputes them from the raw files instead.
+RUN_FOOTPRINTS: dict[str, Footprint] = {}

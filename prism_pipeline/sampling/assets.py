@@ -8,6 +8,7 @@ Metadata carries counts, shares and charts only, never participant ids.
 import base64
 import hashlib
 import json
+import sys
 
 import dagster as dg
 import matplotlib
@@ -15,7 +16,9 @@ import pandas as pd
 
 from prism_pipeline import schemas
 from prism_pipeline.atomic import atomic_write_text
-from prism_pipeline.release.writer import sha256_file
+from prism_pipeline.hashing import code_version, sha256_file
+from prism_pipeline.removal import ledger
+from prism_pipeline.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.sampling import balanced, census, qa, rep, weights
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -23,6 +26,7 @@ from prism_pipeline.validation import table_schema
 
 GROUP = "sampling"
 OWNERS = ["team:prism-data"]
+VERSION = code_version(sys.modules[__name__], balanced, census, rep, weights, qa)  # a rule change marks these unsynced
 
 
 def _png_md(png: bytes, title: str) -> dg.MetadataValue:
@@ -51,14 +55,15 @@ def _conversations(conversations_input: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas", "csv"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas", "csv"}, code_version=VERSION,
+    deps=["census_tables", "sampling_config"],
     description="Census cells (SPEC §4.1, §6): adults per country × age band × census ethnicity × sex and their "
                 "share of the national adult total, parsed from the ONS 2021 and ACS 2022 files in "
                 "data/reference/census after checking their sha256 against MANIFEST.csv.",
     metadata={"dagster/column_schema": table_schema(schemas.CensusCellsSchema)},
 )
 def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
-    cells = census.load_census_cells(prism_paths.reference / "census", us_mode=sampling_settings.us_census_mode)
+    cells = census.load_census_cells(prism_paths.reference / census.CENSUS_DIRNAME, us_mode=sampling_settings.us_census_mode)
     totals = cells.groupby("country")["population"].sum()
     return dg.Output(cells, metadata={
         "dagster/row_count": len(cells),
@@ -70,7 +75,7 @@ def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION, deps=["sampling_config"],
     description="included_in_balanced_subset per conversation (SPEC §3.1): users with all three conversation "
                 "types; per (user, type) m conversations drawn by a fresh RandomState(seed) over file order.",
     metadata={"dagster/column_schema": table_schema(schemas.BalancedSubsetSchema)},
@@ -93,14 +98,6 @@ def balanced_subset(conversations_input: pd.DataFrame,
     })
 
 
-def balanced_user_flags(survey_input: pd.DataFrame, conversations_input: pd.DataFrame,
-                        balanced_subset: pd.DataFrame) -> pd.Series:
-    """Survey-level flag (SPEC §3.4) aligned to the survey's rows, as a plain RangeIndex series."""
-    conversations = _conversations(conversations_input)
-    flags = pd.Series(balanced_subset["included_in_balanced_subset"].to_numpy(), index=conversations.index)
-    return balanced.balanced_user_flags(survey_input["user_id"].reset_index(drop=True), conversations, flags)
-
-
 REP_SCHEMAS = {"UK": schemas.UkRepSampleSchema, "US": schemas.UsRepSampleSchema}
 
 
@@ -109,8 +106,8 @@ def _rep_asset(country: str):
     flag = f"included_in_{country}_REP"
 
     @dg.asset(
-        name=name, group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
-        deps=["erasure"],  # drawn after removals are applied to the stored tables (removal_rerun)
+        name=name, group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
+        deps=["sampling_config"],
         description=f"{flag} (SPEC §4.2-§4.3; the rule is in sampling/rep.py): pool = balanced, study_locale "
                     f"'{country.lower()}', binary gender, a census cell; quota floor(share × N) + 1 per cell; "
                     "reference mode draws RandomState(seed) per cell over file order, stable mode ranks by a "
@@ -119,15 +116,15 @@ def _rep_asset(country: str):
     )
     def _asset(context: dg.AssetExecutionContext, survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
                census_cells: pd.DataFrame, sampling_settings: SamplingSettings, prism_paths: PrismPaths,
-               removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+               erasure: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         survey = survey_input.reset_index(drop=True)
-        user_flags = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+        user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
         s = sampling_settings
         draw = rep.draw_rep(survey, user_flags, census_cells, country, n=s.rep_n, mode=s.rep_mode, seed=s.rep_seed)
         flags, frozen = draw.flags, False
         if s.rep_mode == "reference":
             flags, frozen = _reference_after_removals(prism_paths, country, s, survey["user_id"], draw.flags,
-                                                      has_removals=not removal_requests.empty)
+                                                      has_removals=_has_removals(prism_paths, erasure))
         selected = draw.pool["user_id"].isin(survey.loc[flags.to_numpy(), "user_id"])
         table = qa.rep_cell_table(draw.quotas, draw.pool, selected)
         summary = qa.rep_summary(table)
@@ -145,6 +142,11 @@ def _rep_asset(country: str):
         })
 
     return _asset
+
+
+def _has_removals(prism_paths: PrismPaths, erasure: pd.DataFrame) -> bool:
+    """A removal is applied in this run (the erasure's rows) or was applied before (the ledger)."""
+    return not erasure.empty or bool(ledger.applied_request_ids(prism_paths.state / LEDGER_FILENAME))
 
 
 def _reference_after_removals(prism_paths: PrismPaths, country: str, settings: SamplingSettings,
@@ -174,7 +176,7 @@ us_rep_sample = _rep_asset("US")
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version="1",
+    group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
     deps=["erasure"],  # pool shares change when a participant is removed: recomputed by removal_rerun
     description="Post-stratification cell weights (beyond the reference, SPEC §7.5): for every UK/US pool "
                 "participant, census share of the cell / pool share of the cell, normalised to mean 1, so an "
@@ -184,7 +186,7 @@ us_rep_sample = _rep_asset("US")
 def census_weights(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
                    census_cells: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     survey = survey_input.reset_index(drop=True)
-    user_flags = balanced_user_flags(survey_input, conversations_input, balanced_subset)
+    user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
     pools = pd.concat([rep.census_pool(survey, user_flags, c) for c in ("UK", "US")], ignore_index=True)
     table = weights.census_weights(pools, census_cells)
     stats = table.groupby("country")["weight"].agg(["count", "min", "max"]).round(3)

@@ -85,6 +85,15 @@ def balanced_conversation_flags(conversations: pd.DataFrame, seed: int = REFEREN
     return pd.Series(keep, index=conversations.index, name="included_in_balanced_subset")
 
 
+def user_flags_of_tables(survey_input: pd.DataFrame, conversations_input: pd.DataFrame,
+                        balanced_subset: pd.DataFrame) -> pd.Series:
+    """:func:`balanced_user_flags` from the stored tables (survey and conversations indexed by
+    source line, ``balanced_subset`` in file order), as a plain RangeIndex series."""
+    conversations = conversations_input.reset_index(drop=True)
+    flags = pd.Series(balanced_subset["included_in_balanced_subset"].to_numpy(), index=conversations.index)
+    return balanced_user_flags(survey_input["user_id"].reset_index(drop=True), conversations, flags)
+
+
 def balanced_user_flags(
     survey_user_ids: pd.Series, conversations: pd.DataFrame, conversation_flags: pd.Series
 ) -> pd.Series:

@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 COUNTRIES = ("UK", "US")
+CENSUS_DIRNAME = "census"  # in the reference dir: the tables and MANIFEST.csv
 CELL_KEYS = ("country", "age_band", "census_ethnicity", "sex")
 CELL_COLUMNS = (*CELL_KEYS, "population", "share_of_adults")
 MANIFEST_NAME = "MANIFEST.csv"
