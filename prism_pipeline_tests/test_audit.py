@@ -19,7 +19,9 @@ def test_audit_report_lists_files_runs_versions_and_checks(tmp_path):
     rows = len((out / "utterances.jsonl").read_text().splitlines())
     digest = sha256_file(out / "utterances.jsonl")
     assert f"| utterances.jsonl | {rows} | `{digest}` | yes | {result.run_id} |" in report
-    assert f"| survey_input | inputs | 1 | {result.run_id} |" in report
+    version = defs.resolve_asset_graph().get(dg.AssetKey("survey_input")).code_version  # sha256 of its rules
+    assert len(version) == 12
+    assert f"| survey_input | inputs | {version} | {result.run_id} |" in report
     assert f"| survey_input | survey_schema | passed | - | {result.run_id} |" in report
     assert "No removal request has been applied." in report
     assert "user0" not in report and "c0 " not in report

@@ -101,10 +101,18 @@ def check_results(url: str, run_id: str) -> dict[str, str]:
     return {"/".join(json.loads(key)) + ":" + name: status for key, name, status in rows}
 
 
-def graph_keys(defs: dg.Definitions) -> tuple[set[str], set[str]]:
+def graph_keys(defs: dg.Definitions) -> tuple[set[str], set[str], set[str]]:
+    """(materialisable assets, source assets, checks) of the code location."""
     graph = defs.resolve_asset_graph()
-    return ({key.to_user_string() for key in graph.get_all_asset_keys()},
+    return ({key.to_user_string() for key in graph.materializable_asset_keys},
+            {key.to_user_string() for key in graph.observable_asset_keys},
             {key.to_user_string() for key in graph.asset_check_keys})
+
+
+def observed_keys(url: str, run_id: str) -> set[str]:
+    rows = query(url, "SELECT DISTINCT asset_key FROM event_logs "
+                      "WHERE run_id = %s AND dagster_event_type = 'ASSET_OBSERVATION'", run_id)
+    return {"/".join(json.loads(key)) for (key,) in rows}
 
 
 @pytest.mark.slow
@@ -119,10 +127,11 @@ def test_in_process_run_is_stored_in_postgres(tmp_path, pg_server, monkeypatch):
         result = run_job(defs, instance=instance)
     assert result.success
 
-    assets, checks = graph_keys(defs)
+    assets, sources, checks = graph_keys(defs)
     assert query(url, "SELECT run_id, pipeline_name, status FROM runs") == [
         (result.run_id, "full_release", "SUCCESS")]
     assert materialised_keys(url, result.run_id) == assets
+    assert observed_keys(url, result.run_id) == sources  # every raw/reference file and setting
     assert check_results(url, result.run_id) == {check: "SUCCEEDED" for check in checks}
     # Nothing went to the SQLite files that the default instance would have written.
     assert not (home / "history").exists() and not (home / "schedules").exists()
@@ -133,7 +142,7 @@ def test_in_process_run_is_stored_in_postgres(tmp_path, pg_server, monkeypatch):
     shutil.copyfile(PG_INSTANCE_YAML, other / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(other)) as instance:
         assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
-        assert {key.to_user_string() for key in instance.get_asset_keys()} == assets
+        assert {key.to_user_string() for key in instance.get_asset_keys()} == assets | sources
 
 
 @pytest.mark.slow
@@ -145,7 +154,9 @@ def test_ui_stack_runs_and_stores_in_postgres(tmp_path, pg_server, monkeypatch):
     url = create_database(pg_server, "ui_stack")
     raw = tiny_raw_dir(tmp_path / "raw")
     graph = make_defs(raw, tmp_path / "release", tmp_path / "state").resolve_asset_graph()
-    roots = sorted(key.to_user_string() for key in graph.get_all_asset_keys() if not graph.get(key).parent_keys)
+    # The first materialised layer: assets whose parents are all source files or settings.
+    roots = sorted(key.to_user_string() for key in graph.materializable_asset_keys
+                   if all(p in graph.observable_asset_keys for p in graph.get(key).parent_keys))
     root_checks = {key.to_user_string() for key in graph.asset_check_keys
                    if key.asset_key.to_user_string() in roots}
     with running_ui_stack(tmp_path / "ui", raw, instance_yaml=PG_INSTANCE_YAML,

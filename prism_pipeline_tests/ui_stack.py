@@ -51,6 +51,7 @@ ASSET_NODES_QUERY = """
 { assetNodes {
     assetKey { path }
     groupName
+    isMaterializable
     dependencyKeys { path }
     dependedByKeys { path }
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } } } }
@@ -64,6 +65,7 @@ query RunEvents($runId: ID!, $cursor: String) {
       events {
         __typename
         ... on MaterializationEvent { assetKey { path } }
+        ... on ObservationEvent { assetKey { path } }
         ... on AssetCheckEvaluationEvent {
           evaluation { checkName success assetKey { path } description } }
       }
@@ -216,12 +218,14 @@ def run_events(stack: UiStack, run_id: str) -> list[dict]:
 
 
 def asset_graph(stack: UiStack) -> dict[str, dict]:
-    """Asset nodes by key string ("a/b"): group, parents, children and the names of their checks."""
+    """Asset nodes by key string ("a/b"): group, whether it is materialised (else a source
+    observed), parents, children and the names of their checks."""
     nodes = {}
     for node in stack.graphql(ASSET_NODES_QUERY)["assetNodes"]:
         checks = node["assetChecksOrError"]
         nodes["/".join(node["assetKey"]["path"])] = {
             "group": node["groupName"],
+            "materializable": node["isMaterializable"],
             "parents": {"/".join(k["path"]) for k in node["dependencyKeys"]},
             "children": {"/".join(k["path"]) for k in node["dependedByKeys"]},
             "checks": {c["name"] for c in checks.get("checks", [])},
