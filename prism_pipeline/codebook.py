@@ -270,6 +270,22 @@ HISTORY_MODEL_KEYS = (
 )
 ROLES = ("user", "model")
 EMPTY_STRING = "EMPTY STRING"  # sentinel for empty prompts/responses (SPEC §1.2)
+# The four files of a release, in the order they are written and listed (SPEC §1).
+RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+# The two census-rebalanced samples: included_in_UK_REP, included_in_US_REP (SPEC §4).
+REP_COUNTRIES = ("UK", "US")
+# The metadata blocks' sort id and its prefix (SPEC §2.1): a block is ordered by that id's number.
+SORT_ID_OF_BLOCK = {
+    "system_string": ("user_id", "user"),
+    "self_description": ("user_id", "user"),
+    "open_feedback": ("conversation_id", "c"),
+    "user_prompt": ("interaction_id", "int"),
+    "model_response": ("utterance_id", "ut"),
+}
+# Formats of the pipeline's own keys (removal requests, reviews, ledger).
+SHA256_HEX_PATTERN = r"[0-9a-f]{64}"
+ISO_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+REQUEST_ID_PATTERN = r"rr-[0-9]{4,}"
 
 MODEL_PROVIDERS = ("huggingface_api", "cohere", "anthropic", "openai", "google", "aleph")
 # model_name -> model_provider, the 21 models of SPEC §1.5.

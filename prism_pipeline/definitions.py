@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from prism_pipeline import schema_checks
 from prism_pipeline.conversation_tables import assets as conversation_assets
 from prism_pipeline.conversation_tables import checks as conversation_checks
 from prism_pipeline.inputs import assets as input_assets
@@ -27,13 +28,12 @@ from prism_pipeline.removal.jobs import removal_rerun_job
 from prism_pipeline.removal.sensors import removal_request_sensor
 from prism_pipeline.resources import DEFAULT_DIRS, LazyStateInputManager, PrismPaths, StateIOManager
 from prism_pipeline.sampling import assets as sampling_assets
-from prism_pipeline.sampling import checks as sampling_checks
 from prism_pipeline.sampling.resources import SamplingSettings
 from prism_pipeline.sources import assets as source_assets
 from prism_pipeline.sources.sensors import source_file_sensor
 
 MODULES = [source_assets, input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets, removal_assets]
-CHECK_MODULES = [input_checks, conversation_checks, sampling_checks, metadata_checks, release_checks,
+CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks,
                  removal_checks]
 
 # include_sources is beta in dagster 1.13 (pinned); the warning is for Dagster's own API users.
@@ -55,7 +55,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
     io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
+        asset_checks=[*dg.load_asset_checks_from_modules(CHECK_MODULES), *schema_checks.CHECKS],
         jobs=[full_release_job, removal_rerun_job],
         sensors=[audit_report_sensor(),
                  removal_request_sensor, source_file_sensor],

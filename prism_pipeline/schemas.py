@@ -32,9 +32,6 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from prism_pipeline import codebook as cb
-from prism_pipeline.metadata_flags.text_instances import SORT_ID_OF_BLOCK
-from prism_pipeline.removal.requests import DATE_RE, REQUEST_ID_RE, SHA256_HEX_RE
-from prism_pipeline.sampling.census import COUNTRIES
 
 SENSITIVE = {"sensitive": True}
 _DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -46,16 +43,16 @@ _ORDER_USECASES = r"^order_lm_usecases\.(?!other$).+$"
 _ORDER_STATED_PREFS = r"^order_stated_prefs\.(?!other$).+$"
 _MODERATION_CATEGORIES = r"^moderation_flag\.categories\..+$"
 _MODERATION_SCORES = r"^moderation_flag\.category_scores\..+$"
-_SHA256 = rf"^{SHA256_HEX_RE.pattern}$"
-_ISO_DATE = rf"^{DATE_RE.pattern}$"
-_REQUEST_ID = rf"^{REQUEST_ID_RE.pattern}$"
+_SHA256 = rf"^{cb.SHA256_HEX_PATTERN}$"
+_ISO_DATE = rf"^{cb.ISO_DATE_PATTERN}$"
+_REQUEST_ID = rf"^{cb.REQUEST_ID_PATTERN}$"
+COUNTRIES = cb.REP_COUNTRIES
+SORT_ID_OF_BLOCK = cb.SORT_ID_OF_BLOCK
 _PSEUDONYM = r"^[a-z][a-z0-9_-]{0,39}$"  # as manual_review's reviewer rule (test_schemas_extra)
 # Moderation backends (moderation/frozen.py, local.py, openai_backend.py BACKEND; the package
 # imports scikit-learn and the OpenAI SDK, too heavy here; test_schemas_extra asserts they agree).
 MODERATION_BACKENDS = ("frozen", "local", "openai")
-# The four files of a release (as in removal.footprint / release.assets; importing either here
-# would be circular, so test_schemas_extra asserts they agree).
-RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+RELEASE_FILES = cb.RELEASE_FILES
 
 
 def _nested(parent: str, keys: tuple[str, ...]) -> list[str]:

@@ -143,6 +143,22 @@ def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
     )
 
 
+def schema_asset_check(asset: str, model: type[pa.DataFrameModel], where: str, name: str | None = None,
+                       blocking: bool = False, locate: Locator = _line_locator, optional: bool = False,
+                       ) -> dg.AssetChecksDefinition:
+    """The schema check of ``asset``: ``model.validate`` through :func:`schema_check_result`
+    (PUDL's ``asset_check_from_schema``). ``name`` defaults to ``<asset>_schema``; a blocking
+    check stops everything downstream when it fails."""
+    summary = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    description = f"schemas.{model.__name__}: {summary}" + (" Blocking." if blocking else "")
+
+    @dg.asset_check(asset=asset, name=name or f"{asset}_schema", blocking=blocking, description=description)
+    def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return schema_check_result(model, frame, where, locate=locate, optional=optional)
+
+    return _check
+
+
 def violations_result(violations: pd.DataFrame, severity=dg.AssetCheckSeverity.ERROR,
                       extra_metadata: dict | None = None) -> dg.AssetCheckResult:
     """Check result for the cross-table rules of ``inputs.integrity`` (file, line, field, problem)."""

@@ -7,7 +7,7 @@ import pandera.pandas as pa
 import pytest
 
 from prism_pipeline import schemas
-from prism_pipeline.inputs.checks import _history_locator
+from prism_pipeline.inputs.parse import history_locator
 from prism_pipeline.validation import row_rule_columns, schema_check_result
 
 
@@ -82,10 +82,10 @@ CASES = {
         _set(2, timing_duration_mins=999.0), None, "conversations.jsonl line 3, fields 'timing_duration_s', 'timing_duration_mins': fails row rule conversation_minutes_follow_seconds (values timing_duration_s=300.0, timing_duration_mins=999.0)"),
     "model_fields_iff_model_role": (
         schemas.ConversationHistorySchema, "conversation_history", "conversations.jsonl",
-        _model_item(score=None), _history_locator, "conversations.jsonl line 1, fields 'conversation_history[1].role', 'conversation_history[1].model_provider', 'conversation_history[1].model_name', 'conversation_history[1].score', 'conversation_history[1].if_chosen', 'conversation_history[1].within_turn_id': fails row rule model_fields_iff_model_role (values role='model', model_provider='openai', model_name='gpt-4', if_chosen=False, within_turn_id=0)"),
+        _model_item(score=None), history_locator, "conversations.jsonl line 1, fields 'conversation_history[1].role', 'conversation_history[1].model_provider', 'conversation_history[1].model_name', 'conversation_history[1].score', 'conversation_history[1].if_chosen', 'conversation_history[1].within_turn_id': fails row rule model_fields_iff_model_role (values role='model', model_provider='openai', model_name='gpt-4', if_chosen=False, within_turn_id=0)"),
     "provider_matches_model": (
         schemas.ConversationHistorySchema, "conversation_history", "conversations.jsonl",
-        _model_item(model_provider="aleph"), _history_locator, "conversations.jsonl line 1, fields 'conversation_history[1].model_provider', 'conversation_history[1].model_name': fails row rule provider_matches_model (values model_provider='aleph', model_name='gpt-4')"),
+        _model_item(model_provider="aleph"), history_locator, "conversations.jsonl line 1, fields 'conversation_history[1].model_provider', 'conversation_history[1].model_name': fails row rule provider_matches_model (values model_provider='aleph', model_name='gpt-4')"),
     "en_flag_consistent": (
         schemas.MetadataSchema, "metadata_table", "metadata", _text_row("user_prompt", en_flag=False), None, "metadata line 29, fields 'en_flag', 'language_flag': fails row rule en_flag_consistent (values en_flag=False, language_flag='en')"),
     "manual_flag_only_on_reviewed_human_hits": (

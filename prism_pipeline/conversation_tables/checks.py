@@ -3,19 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from prism_pipeline import schemas
 from prism_pipeline.conversation_tables.compare import compare_utterances
-from prism_pipeline.validation import schema_check_result
-
-
-@dg.asset_check(asset="utterances", blocking=True, description="schemas.UtterancesSchema (SPEC §1.5).")
-def utterances_schema(utterances: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.UtterancesSchema, utterances, "utterances")
-
-
-@dg.asset_check(asset="interactions", blocking=True, description="schemas.InteractionsSchema (SPEC §5).")
-def interactions_schema(interactions: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.InteractionsSchema, interactions, "interactions")
 
 
 @dg.asset_check(asset="interactions",

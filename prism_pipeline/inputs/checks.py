@@ -4,43 +4,12 @@ Blocking ERROR checks stop every downstream step, so no release file is written 
 that breaks the codebook; the previous release stays as it was.
 """
 
-import ast
 
 import dagster as dg
 import pandas as pd
 
-from prism_pipeline import schemas
-from prism_pipeline.inputs import integrity, parse
-from prism_pipeline.validation import schema_check_result, violations_result
-
-
-@dg.asset_check(asset="survey_input", blocking=True,
-                description="Every survey column against the codebook (schemas.SurveySchema).")
-def survey_schema(survey_input: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.SurveySchema, survey_input, parse.SURVEY.file_name)
-
-
-@dg.asset_check(asset="conversations_input", blocking=True,
-                description="Every conversation column against the codebook (schemas.ConversationsSchema).")
-def conversations_schema(conversations_input: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.ConversationsSchema, conversations_input, parse.CONVERSATIONS.file_name)
-
-
-@dg.asset_check(asset="conversation_history", blocking=True,
-                description="Every conversation_history item against the codebook "
-                            "(schemas.ConversationHistorySchema): turn 0-21, score 1-100, within_turn_id 0-3, ...")
-def conversation_history_schema(conversation_history: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.ConversationHistorySchema, conversation_history,
-                               parse.CONVERSATIONS.file_name, locate=_history_locator)
-
-
-def _history_locator(column: str, index_value):
-    # Pandera reports a MultiIndex position as the string "(line, item)".
-    if isinstance(index_value, str) and index_value.startswith("("):
-        index_value = ast.literal_eval(index_value)
-    if isinstance(index_value, tuple):
-        return parse.history_field(column, index_value)
-    return None, f"conversation_history[*].{column}"
+from prism_pipeline.inputs import integrity
+from prism_pipeline.validation import violations_result
 
 
 @dg.asset_check(asset="conversations_input", blocking=True, additional_ins={"survey_input": dg.AssetIn()},
@@ -75,10 +44,3 @@ def responses_per_turn(conversation_history: pd.DataFrame):
                              severity=dg.AssetCheckSeverity.WARN)
 
 
-@dg.asset_check(asset="utterances_input",
-                description="A published utterances.jsonl against the codebook (schemas.UtterancesSchema). Passes on "
-                            "the frame without columns that stands for 'no published file'. Non-blocking: the file "
-                            "is only compared with the derived table.")
-def utterances_input_schema(utterances_input: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.UtterancesSchema, utterances_input, parse.UTTERANCES.file_name,
-                               optional=True)

@@ -15,6 +15,7 @@ No Dagster import: pure functions, reused by the assets, the CLI and the benchma
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -370,6 +371,16 @@ def read_conversations(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     history = _typed_frame(file, data, lines, rules, index,
                            field_name=lambda name, pos: f"conversation_history[{items[pos]}].{name}")
     return frame, history
+
+
+def history_locator(column: str, index_value) -> tuple[int | None, str]:
+    """``validation.Locator`` of the history table: Pandera reports a MultiIndex position as
+    the string "(line, item)"."""
+    if isinstance(index_value, str) and index_value.startswith("("):
+        index_value = ast.literal_eval(index_value)
+    if isinstance(index_value, tuple):
+        return history_field(column, index_value)
+    return None, f"conversation_history[*].{column}"
 
 
 def history_field(column: str, index_value) -> tuple[int, str]:

@@ -38,14 +38,7 @@ TEXT_INSTANCE_COLUMNS: tuple[str, ...] = (
     "text",
 )
 ID_COLUMNS = TEXT_INSTANCE_COLUMNS[1:5]
-# The id whose number orders each block, and the prefix that id carries.
-SORT_ID_OF_BLOCK = {
-    "system_string": ("user_id", "user"),
-    "self_description": ("user_id", "user"),
-    "open_feedback": ("conversation_id", "c"),
-    "user_prompt": ("interaction_id", "int"),
-    "model_response": ("utterance_id", "ut"),
-}
+SORT_ID_OF_BLOCK = codebook.SORT_ID_OF_BLOCK  # the id whose number orders each block, and its prefix
 
 
 def _block(frame: pd.DataFrame, column_id: str, text_column: str) -> pd.DataFrame:

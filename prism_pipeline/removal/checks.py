@@ -5,26 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
-from prism_pipeline import schemas
 from prism_pipeline.removal.event_log import event_log_matches
 from prism_pipeline.removal.footprint import RUN_FOOTPRINTS, removed_footprint
-from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_salt
+from prism_pipeline.removal.requests import load_or_create_salt
 from prism_pipeline.removal.scan import scan_paths
 from prism_pipeline.resources import PrismPaths
-from prism_pipeline.validation import schema_check_result
-
-
-@dg.asset_check(asset="removal_requests",
-                description="schemas.RemovalRequestsSchema: unique rr-NNNN ids, unique salted hashes, ISO dates. "
-                            "Non-blocking: load_requests already rejects a malformed file.")
-def removal_requests_schema(removal_requests: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.RemovalRequestsSchema, removal_requests, REQUESTS_FILENAME)
-
-
-@dg.asset_check(asset="erasure",
-                description="schemas.ErasureSchema: rows >= 0 per (request, release file). Non-blocking.")
-def erasure_schema(erasure: pd.DataFrame) -> dg.AssetCheckResult:
-    return schema_check_result(schemas.ErasureSchema, erasure, "erasure")
 
 
 @dg.asset_check(

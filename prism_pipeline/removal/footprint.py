@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from prism_pipeline import codebook
 from prism_pipeline.atomic import fsync_dir
 from prism_pipeline.conversation_tables.derive import scored_mask
 from prism_pipeline.conversation_tables.ids import interaction_ids, utterance_ids
@@ -27,7 +28,7 @@ from prism_pipeline.metadata_flags.cache import FlagCache
 from prism_pipeline.metadata_flags.runner import hash_texts
 from prism_pipeline.removal.requests import removed_mask, user_hash
 
-RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+RELEASE_FILES = codebook.RELEASE_FILES
 
 
 @dataclass

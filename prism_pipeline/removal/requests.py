@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from prism_pipeline import codebook
 from prism_pipeline.atomic import atomic_write_bytes, fsync_dir, locked  # noqa: F401 (re-exported)
 
 REQUEST_COLUMNS: tuple[str, ...] = ("request_id", "user_hash", "received", "note")
@@ -57,9 +58,9 @@ REQUESTS_FILENAME = "removal_requests.csv"
 SALT_FILENAME = "removal_salt"
 SALT_BYTES = 32
 
-REQUEST_ID_RE = re.compile(r"rr-[0-9]{4,}")
-SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
-DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+REQUEST_ID_RE = re.compile(codebook.REQUEST_ID_PATTERN)
+SHA256_HEX_RE = re.compile(codebook.SHA256_HEX_PATTERN)
+DATE_RE = re.compile(codebook.ISO_DATE_PATTERN)
 
 
 class RemovalRequestError(ValueError):

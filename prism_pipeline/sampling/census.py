@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prism_pipeline.codebook import AGE_BANDS, CENSUS_ETHNICITIES, CENSUS_SEXES
+from prism_pipeline.codebook import AGE_BANDS, CENSUS_ETHNICITIES, CENSUS_SEXES, REP_COUNTRIES
 
 __all__ = [
     "CELL_COLUMNS",
@@ -75,7 +75,7 @@ __all__ = [
     "verify_manifest",
 ]
 
-COUNTRIES = ("UK", "US")
+COUNTRIES = REP_COUNTRIES
 CENSUS_DIRNAME = "census"  # in the reference dir: the tables and MANIFEST.csv
 CELL_KEYS = ("country", "age_band", "census_ethnicity", "sex")
 CELL_COLUMNS = (*CELL_KEYS, "population", "share_of_adults")
