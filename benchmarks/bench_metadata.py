@@ -7,7 +7,7 @@ Not a test: run it by hand, e.g.
     .venv/bin/python benchmarks/bench_metadata.py --sample 5000  # (a) timed on 5,000 texts, extrapolated
     .venv/bin/python benchmarks/bench_metadata.py --repeat 3     # (b)-(d) 3 times each, medians
 
-On synthetic data from ``prism_pipeline.synthetic.generator.generate(out, scale, seed)``
+On synthetic data from ``prism_pipeline_synthetic.generator.generate(out, scale, seed)``
 (scale 1: 106,554 text instances) it times
 
   (a) a faithful re-creation of the reference loop (``add_metadata``, moderation excluded):
@@ -59,7 +59,7 @@ def prepare(out: Path, scale: float, seed: int) -> Path:
     from prism_pipeline.conversation_tables.derive import derive_utterances
     from prism_pipeline.inputs.parse import read_conversations, read_survey
     from prism_pipeline.metadata_flags.text_instances import build_text_instances
-    from prism_pipeline.synthetic.generator import generate
+    from prism_pipeline_synthetic.generator import generate
 
     data = out / f"data-scale{scale:g}-seed{seed}"
     texts_path = data / "text_instances.pkl"

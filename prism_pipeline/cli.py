@@ -213,7 +213,7 @@ def cmd_review_pii(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from prism_pipeline.synthetic.generator import generate
+    from prism_pipeline_synthetic.generator import generate
 
     started = time.perf_counter()
     counts = generate(Path(args.out), scale=args.scale, seed=args.seed)

@@ -1,4 +1,4 @@
-"""Tests of the seeded synthetic PRISM generator (prism_pipeline.synthetic; SPEC §1.3–§1.5, §1.8, §5)."""
+"""Tests of the seeded synthetic PRISM generator (prism_pipeline_synthetic; SPEC §1.3–§1.5, §1.8, §5)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from prism_pipeline import codebook as cb
-from prism_pipeline.synthetic import countries as ctry
-from prism_pipeline.synthetic import generator as gen
+from prism_pipeline_synthetic import countries as ctry
+from prism_pipeline_synthetic import generator as gen
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SCALE = 0.05
@@ -61,7 +61,7 @@ def test_scale_must_be_positive(tmp_path):
 
 def test_modules_do_not_import_dagster():
     for module in ("generator", "texts", "countries"):
-        src = (REPO / "prism_pipeline" / "synthetic" / f"{module}.py").read_text(encoding="utf-8")
+        src = (REPO / "prism_pipeline_synthetic" / f"{module}.py").read_text(encoding="utf-8")
         assert not re.search(r"^\s*(import|from)\s+dagster", src, flags=re.M)
 
 

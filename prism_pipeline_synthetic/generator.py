@@ -56,10 +56,10 @@ import numpy as np
 import pandas as pd
 
 from prism_pipeline import codebook as cb
-from prism_pipeline.synthetic import countries as ctry
-from prism_pipeline.synthetic import texts as tx
+from prism_pipeline_synthetic import countries as ctry
+from prism_pipeline_synthetic import texts as tx
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "data" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 
 USERS_PER_COPY = 1500
 TARGET_INTERACTIONS = 27_172  # SPEC §1.8
