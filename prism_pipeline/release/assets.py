@@ -6,21 +6,16 @@ all if any upstream blocking check failed. So a consumer never sees a survey fro
 utterances from another.
 """
 
-import hashlib
-import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from prism_pipeline import codebook as cb
 from prism_pipeline import schemas
-from prism_pipeline.hashing import code_version, sha256_file
+from prism_pipeline.hashing import code_version
 from prism_pipeline.metadata_flags.resources import FlagSettings
-from prism_pipeline.release import build, writer
-from prism_pipeline.release.writer import Staged, commit, discard, stage, without_users, write_release
+from prism_pipeline.release import build, publish, writer
 from prism_pipeline.resources import LazyTable, PrismPaths
 from prism_pipeline.sampling.balanced import user_flags_of_tables
 from prism_pipeline.sampling.resources import SamplingSettings
@@ -28,7 +23,7 @@ from prism_pipeline.validation import table_schema
 
 GROUP = "release"
 OWNERS = ["team:prism-data"]
-VERSION = code_version(sys.modules[__name__], build, writer)  # a rule change marks the release unsynced
+VERSION = code_version(sys.modules[__name__], build, publish, writer)  # a rule change marks the release unsynced
 
 
 def _lineage(columns, source: str, nested=None, overrides=None) -> dg.TableColumnLineage:
@@ -91,36 +86,9 @@ RELEASE_SPECS = [
 ]
 
 
-def _carry(out_dir: Path, name: str, recorded: tuple[str, int] | None, gone: set[str]
-           ) -> tuple[str | None, Staged | None]:
-    """One release file before a removal: its sha256 (for the ledger; None when absent) and,
-    when it is exactly what this asset last wrote (``recorded``: sha256 and rows, else None),
-    the file staged without the lines of the ``gone`` participants. One thread per file, so
-    one file's read, hashes and write overlap another's (they release the GIL)."""
-    path = out_dir / name
-    if not path.exists():
-        return None, None
-    if recorded is None:
-        return sha256_file(path), None
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != recorded[0]:
-        return sha, None
-    return sha, stage(out_dir, name, without_users(data, recorded[1], gone))
-
-
-def _survey_user_ids(data: bytes) -> list[str]:
-    """user_id of every line of a survey.jsonl this asset wrote (its first key, SPEC §1.3)."""
-    ids = [m.decode("utf-8") for m in _SURVEY_USER.findall(data)]
-    if len(ids) != data.count(b"\n"):
-        raise ValueError("survey.jsonl: a line does not start with its user_id")
-    return ids
-
-
-_SURVEY_USER = re.compile(rb'^\{"user_id": "([^"\\]*)"', re.M)
-CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 # What those files are built from: if any was materialised after the release was written, the
 # release is rebuilt, never carried forward.
+CARRIED_FILES = publish.CARRIED_FILES
 CARRIED_FROM = ("conversations_input", "conversation_history", "utterances", "balanced_subset", "metadata_table")
 
 
@@ -168,53 +136,17 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
         return build.survey_records(build.survey_release(
             survey_input, users, uk_rep_sample["included_in_UK_REP"], us_rep_sample["included_in_US_REP"]))
 
-    written, before, mode = None, {}, "rebuilt"
-    if erasure.empty:
-        records = survey_records()
-    else:
-        # A removal: the release before it is read once, a thread per file, while the survey is
-        # built. Its sha256 goes to the ledger; if it is what this asset last wrote and nothing
-        # it is built from changed since, the survey is rebuilt (its REP flags may change) and
-        # the other files are carried forward without the lines of the participants no longer
-        # in the survey (removal/redact.py), else everything is rebuilt.
-        recorded = _recorded_release(context.instance)
-        survey_path = out / "survey.jsonl"
-        previous = survey_path.read_bytes() if survey_path.exists() else None
-        before["survey.jsonl"] = hashlib.sha256(previous).hexdigest() if previous is not None else None
-        if recorded is not None and before["survey.jsonl"] != recorded["survey.jsonl"][0]:
-            recorded = None
-        gone = set(_survey_user_ids(previous)) - set(survey_input["user_id"]) if recorded else set()
-        staged: list[Staged | None] = []
-        carrying = {}
-        try:
-            with ThreadPoolExecutor(max_workers=len(CARRIED_FILES)) as pool:
-                carrying = {f: pool.submit(_carry, out, f, recorded[f] if recorded else None, gone)
-                            for f in CARRIED_FILES}
-                records = survey_records()
-                if recorded is not None:
-                    staged.append(stage(out, "survey.jsonl", records))
-        except BaseException:  # every thread has ended here (the pool waits for them)
-            discard(staged + [f.result()[1] for f in carrying.values() if f.exception() is None])
-            raise
-        for f, future in carrying.items():
-            if future.exception() is None:
-                before[f], carried = future.result()
-                staged.append(carried)
-        errors = [future.exception() for future in carrying.values() if future.exception() is not None]
-        if errors:
-            discard(staged)
-            raise errors[0]
-        if recorded is not None and None not in staged:
-            mode = "carried forward without removed participants"
-            written = commit(staged)
-        else:
-            discard(staged)
-    if written is None:
-        files = build.release_records(records, build.conversations_release(conversations_input, balanced_subset),
-                                      conversation_history.load(),
-                                      build.utterances_release(utterances.load(), balanced_subset),
-                                      metadata_table.load())
-        written = write_release(out, files)
+    def rebuild(records: list[dict]) -> dict:
+        return build.release_records(records, build.conversations_release(conversations_input, balanced_subset),
+                                     conversation_history.load(),
+                                     build.utterances_release(utterances.load(), balanced_subset),
+                                     metadata_table.load())
+
+    removing = not erasure.empty
+    published = publish.publish_release(out, survey_records, rebuild, removing=removing,
+                                        recorded=_recorded_release(context.instance) if removing else None,
+                                        kept_user_ids=set(survey_input["user_id"]))
+    written, before, mode = published.written, published.before, published.mode
     context.log.info(f"release {mode} in {prism_paths.output}")
     summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
                         + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
