@@ -24,7 +24,7 @@ from prism_pipeline.metadata_flags.cache import (
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
 from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.metadata_flags.runner import hash_texts, run_detectors, shard_of, uncached_rows
-from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
 
 SPECS = [LANGUAGE_DETECTOR, PII_DETECTOR]
 TEXTS = pd.Series([
@@ -95,23 +95,6 @@ def test_a_read_only_cache_reads_and_never_writes(tmp_path):
 # ---------------------------------------------------------------------------------------
 # The graph on the multiprocess executor
 # ---------------------------------------------------------------------------------------
-EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}
-
-
-def release_job(raw: str, out: str, state: str, shards: int, executor: str) -> dg.JobDefinition:
-    """The full_release job on these dirs; rebuilt by name in every step process."""
-    return make_defs(Path(raw), Path(out), Path(state), flags=FlagSettings(shards=shards),
-                     executor=EXECUTORS[executor]).resolve_job_def("full_release")
-
-
-def recon_release_job(raw: Path, out: Path, state: Path, shards: int, executor: str) -> dg.ReconstructableJob:
-    return dg.build_reconstructable_job(
-        __name__, "release_job", reconstructable_kwargs={
-            "raw": str(raw), "out": str(out), "state": str(state), "shards": shards, "executor": executor},
-        # Step processes import this module by name: from the repository root, wherever pytest ran.
-        reconstructor_working_directory=str(Path(__file__).resolve().parents[1]))
-
-
 def text_flags_table(state: Path) -> pd.DataFrame:
     return state_store.read(state_store.table_path(state, ["text_flags"]))
 
