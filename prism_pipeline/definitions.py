@@ -87,3 +87,9 @@ def _env_defs() -> dg.Definitions:
 
 
 defs = _env_defs()
+
+
+def resolve_job(name: str) -> dg.JobDefinition:
+    """A job of ``defs`` by name, for ``dg.build_reconstructable_job`` (``prism-pipeline run``
+    runs it through ``dg.execute_job``, see cli.py)."""
+    return defs.resolve_job_def(name)
