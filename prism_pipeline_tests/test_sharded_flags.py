@@ -121,8 +121,12 @@ def test_three_shards_on_the_multiprocess_executor_equal_one_shard_in_process(tm
         instance=dg.DagsterInstance.ephemeral(), asset_selection=sorted(upstream)).success
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:  # persistent: steps share it
+        # Step processes fork from a server that has imported the definitions once (each would
+        # otherwise import pandas, Dagster and the pipeline anew: seconds per step on 2 cores).
+        preload = {"forkserver": {"preload_modules": ["prism_pipeline_tests.pipeline"]}}
         result = dg.execute_job(recon_release_job(raw, tmp_path / "out3", state, 3, "multiprocess"), instance,
-                                asset_selection=[dg.AssetKey("text_flags")])
+                                asset_selection=[dg.AssetKey("text_flags")],
+                                run_config={"execution": {"config": {"start_method": preload}}})
         assert result.success
         shard_steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"
                              and e.step_key.startswith("text_flags.flag_shard"))
