@@ -20,19 +20,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import BIN, _timed, workspace  # noqa: E402  (same measuring wrapper)
+from bench_pipeline import BIN, _timed, last_run, workspace  # noqa: E402  (same measuring wrapper)
 
 
 def _last_run(home: Path) -> tuple[float, list[tuple[str, float]]]:
     """Duration of the latest run in the instance at ``home`` and its steps, slowest first."""
-    import dagster as dg
-
-    os.environ["DAGSTER_HOME"] = str(home)
-    with dg.DagsterInstance.get() as instance:
-        [record] = instance.get_run_records(limit=1)
-        steps = instance.get_run_step_stats(record.dagster_run.run_id)
-        return (record.end_time - record.start_time,
-                sorted(((s.step_key, s.end_time - s.start_time) for s in steps), key=lambda x: -x[1]))
+    seconds, steps = last_run(home)
+    return seconds, sorted(((key, end - start) for key, start, end in steps), key=lambda x: -x[1])
 
 
 def main() -> None:

@@ -78,8 +78,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def(args.job)
+    defs.resolve_job_def(args.job)  # an unknown job name fails here, before a run is created
     started = time.perf_counter()
+    selection = None
     if args.unsynced:
         from prism_pipeline.sources.staleness import observe_sources, unsynced_assets
 
@@ -91,10 +92,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         print(f"{changed} sources changed; rerunning {len(keys)} unsynced assets: "
               + ", ".join(sorted(k.to_user_string() for k in keys)))
-        job = job.get_subset(asset_selection=keys)
+        selection = sorted(keys)
     # The console shows INFO and above (progress of the flagging, warnings); every event is still
-    # stored in the instance's event log for the UI.
-    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+    # stored in the instance's event log for the UI. execute_job, not execute_in_process: that one
+    # keeps every step's output in memory until the run ends (for output_for_node), which at
+    # scale 10 held gigabytes of tables that the IO manager had already stored (README, Benchmarks).
+    job = dg.build_reconstructable_job("prism_pipeline.definitions", "resolve_job", (args.job,))
+    result = dg.execute_job(job, instance=instance, raise_on_error=False, asset_selection=selection, run_config={
         "loggers": {"console": {"config": {"log_level": args.log_level}}}})
     seconds = time.perf_counter() - started
     output = Path(os.environ["PRISM_OUTPUT_DIR"])

@@ -51,7 +51,11 @@ full_release_job = dg.define_asset_job(
 
 def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None,
                flags: FlagSettings | None = None, partition_min_rows: int | None = None,
-               inputs: InputSettings | None = None) -> dg.Definitions:
+               inputs: InputSettings | None = None,
+               executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """``executor``: every job's executor, in-process by default (see below); a per-step one
+    (``dg.multiprocess_executor``, ``prism_pipeline.dask_executor.dask_executor``,
+    ``dagster_k8s.k8s_job_executor``) needs a persistent instance and a reconstructable job."""
     io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
@@ -61,9 +65,9 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
                  removal_request_sensor, source_file_sensor],
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
-        # has its own process pool. A multi-machine deployment swaps this for a k8s/celery
+        # has its own process pool. A multi-machine deployment swaps this for the dask or k8s
         # executor (README, "Beyond one machine").
-        executor=dg.in_process_executor,
+        executor=executor or dg.in_process_executor,
         resources={
             "prism_paths": prism_paths,
             "input_settings": inputs or InputSettings(),
@@ -90,3 +94,9 @@ def _env_defs() -> dg.Definitions:
 
 
 defs = _env_defs()
+
+
+def resolve_job(name: str) -> dg.JobDefinition:
+    """A job of ``defs`` by name, for ``dg.build_reconstructable_job`` (``prism-pipeline run``
+    runs it through ``dg.execute_job``, see cli.py)."""
+    return defs.resolve_job_def(name)

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline.definitions import DEFAULT_DIRS, build_defs
+from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
@@ -17,6 +18,30 @@ def make_defs(raw: Path, out: Path, state: Path, reference: Path = REFERENCE_DIR
     paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
                        reference_dir=str(reference))
     return build_defs(paths, **kwargs)
+
+
+def _executor(name: str) -> dg.ExecutorDefinition:
+    if name == "dask":
+        from prism_pipeline.dask_executor import dask_executor  # imports dask.distributed: only when asked
+
+        return dask_executor
+    return {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}[name]
+
+
+def release_job(raw: str, out: str, state: str, shards: int, executor: str) -> dg.JobDefinition:
+    """The full_release job on these dirs with ``shards`` flagging shards and that executor;
+    rebuilt by name in every step process (:func:`recon_release_job`)."""
+    return make_defs(Path(raw), Path(out), Path(state), flags=FlagSettings(shards=shards),
+                     executor=_executor(executor)).resolve_job_def("full_release")
+
+
+def recon_release_job(raw: Path, out: Path, state: Path, shards: int, executor: str) -> dg.ReconstructableJob:
+    """:func:`release_job` as a job a per-step executor can rebuild in another process."""
+    return dg.build_reconstructable_job(
+        __name__, "release_job", reconstructable_kwargs={
+            "raw": str(raw), "out": str(out), "state": str(state), "shards": shards, "executor": executor},
+        # Step processes import this module by name: from the repository root, wherever pytest ran.
+        reconstructor_working_directory=str(Path(__file__).resolve().parents[1]))
 
 
 def run_job(defs: dg.Definitions, job: str = "full_release", instance: dg.DagsterInstance | None = None):

@@ -377,3 +377,17 @@ def test_rep_sample_after_a_removal_follows_the_mode(mode, tmp_path):
         assert changed == set()  # frozen: the removed person drops out, the sample shrinks
     else:
         assert changed == {other}  # stable: exactly one replacement, in the same cell
+
+
+def test_a_removal_deletes_the_shard_cache_files_a_killed_sharded_run_left(world):
+    from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache, shard_cache_files, shard_cache_path
+
+    raw, out, state, instance, defs = world
+    # A run with FlagSettings.shards = 2 killed before collect_flags leaves its shard files,
+    # which hold flags of every text of the shard, the removed participant's included.
+    leftover = shard_cache_path(state, 1, 2)
+    with FlagCache(leftover) as shard:
+        assert shard.merge_from(state / DEFAULT_FILENAME) > 0
+    _request(raw, state, "user1")
+    assert run_job(defs, "removal_rerun", instance=instance).success
+    assert shard_cache_files(state) == [] and sorted(leftover.parent.iterdir()) == []

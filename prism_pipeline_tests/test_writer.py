@@ -88,3 +88,28 @@ def test_without_users_drops_exactly_their_lines(tmp_path):
     assert without_users(b"", 0, ["user1"]).rows == 0
     last = without_users(data, 6, ["user3", "user1"])
     assert b"".join(last.chunks) == lines[1] + lines[3] and last.rows == 2
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 7, 100])
+def test_records_built_in_chunks_equal_the_whole(chunk_rows):
+    from prism_pipeline import codebook as cb
+    from prism_pipeline.release.writer import history_chunks, history_lists, iter_records
+
+    ids = [f"c{i}" for i in (3, 0, 6, 1, 5, 2, 4)]  # release order is not id order
+    frame = pd.DataFrame({"conversation_id": pd.Series(ids, dtype="str"), "opening.turn": range(7),
+                          "score": [1.5, np.nan, 2.0, 0.0, np.nan, 3.0, 4.5]})
+    # History rows interleaved across conversations, one conversation absent (c5) and one not
+    # in the release (c9): chunks must keep each conversation's file order and drop c9.
+    rows = [(c, t, role) for t in range(3) for c in ("c9", *ids[::-1]) if c != "c5" for role in ("user", "model")]
+    history = pd.DataFrame({
+        "conversation_id": [r[0] for r in rows], "turn": [r[1] for r in rows], "role": [r[2] for r in rows],
+        **{k: [f"{k}-{i}" for i in range(len(rows))] for k in cb.HISTORY_MODEL_KEYS if k not in ("turn", "role")}},
+        index=range(100, 100 + len(rows)))
+    columns = ["conversation_id", "opening", "score", "conversation_history"]
+    whole = frame_to_records(frame, columns,
+                             extra={"conversation_history": history_lists(history, frame["conversation_id"])})
+    chunked = list(iter_records(frame, columns, chunk_rows=chunk_rows,
+                                extra={"conversation_history": history_chunks(history, frame["conversation_id"])}))
+    assert chunked == whole
+    assert whole[4]["conversation_history"] == [] and len(whole[0]["conversation_history"]) == 6
+    assert [item["turn"] for item in whole[0]["conversation_history"]] == [0, 0, 1, 1, 2, 2]

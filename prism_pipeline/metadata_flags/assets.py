@@ -1,15 +1,20 @@
 """The metadata layer as assets (SPEC §2): text instances → flags → the metadata table.
 
 Flagging is a graph-backed asset that fans out over hash shards of the texts
-(``FlagSettings.shards``): each shard is its own step writing to the content cache, and a
-final step reads every result back. With the default in-process executor the shards run one
-after another on this machine; with a multi-machine executor they run in parallel.
+(``FlagSettings.shards``): each shard is its own step, and a final step reads every result
+back from the content cache. With one shard the step writes the main cache; with n > 1 each
+step writes its own shard file and the final step, the main cache's only writer, merges them
+(cache.py, "Shard files"), so the shards may run on separate machines. With the default
+in-process executor the shards run one after another on this machine; with a per-step
+executor (multiprocess, ``prism_pipeline.dask_executor``, k8s) they run in parallel.
 Materialisation metadata carries counts and rates only, never text or ids.
 """
 
+import contextlib
 import sys
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from prism_pipeline import codebook as cb
@@ -26,7 +31,12 @@ from prism_pipeline.metadata_flags import (
     text_instances,
 )
 from prism_pipeline.metadata_flags import metadata_table as table_rules
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
+from prism_pipeline.metadata_flags.cache import (
+    DEFAULT_FILENAME,
+    FlagCache,
+    merge_shard_files,
+    shard_cache_path,
+)
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
 from prism_pipeline.metadata_flags.moderation import (
     base,
@@ -37,7 +47,7 @@ from prism_pipeline.metadata_flags.moderation import (
     openai_backend,
 )
 from prism_pipeline.metadata_flags.resources import FlagSettings
-from prism_pipeline.metadata_flags.runner import run_detectors
+from prism_pipeline.metadata_flags.runner import run_detectors, uncached_rows
 from prism_pipeline.metadata_flags.text_instances import build_text_instances
 from prism_pipeline.removal.requests import removed_users
 from prism_pipeline.resources import PrismPaths
@@ -129,40 +139,82 @@ def _progress(context, label: str):
     return report
 
 
-@dg.op(out=dg.DynamicOut(int), ins={"flag_config": dg.In(dg.Nothing)},
-       description="One step per hash shard of the texts (FlagSettings.shards).")
-def plan_flag_shards(flag_settings: FlagSettings):
+@dg.op(ins={"after_erasure": dg.In(dg.Nothing), "flag_config": dg.In(dg.Nothing)}, out=dg.DynamicOut(int),
+       description="One step per hash shard of the texts (FlagSettings.shards), once the erasure has purged "
+                   "the cache.")
+def plan_flag_shards(prism_paths: PrismPaths, flag_settings: FlagSettings):
     n = max(1, flag_settings.shards)
+    main = prism_paths.state / DEFAULT_FILENAME
+    if n > 1 and main.exists():
+        # The shard steps open the main cache immutable (no locks, no -wal): fold in a WAL a
+        # killed writer left (closing the only connection checkpoints it) and bring an older
+        # schema up to date first, while no other step writes it.
+        FlagCache(main).close()
     for i in range(n):
         yield dg.DynamicOutput(i, mapping_key=f"shard_{i}_of_{n}")
 
 
+def _detector_runs(text_instances: pd.DataFrame, published_moderation: pd.DataFrame,
+                   flag_settings: FlagSettings) -> list[tuple[str, pd.Series, list, int | None]]:
+    """(label, texts, detector specs, workers) of each detector run of a flagging step."""
+    _, to_moderate = _to_moderate(text_instances, published_moderation)
+    backend = flag_settings.moderation_backend
+    return [("language+pii", text_instances["text"], [LANGUAGE_DETECTOR, PII_DETECTOR], flag_settings.workers or None),
+            (f"moderation ({backend})", to_moderate, [flag_settings.moderation_spec()],
+             flag_settings.workers_for(backend))]
+
+
+def _uncached_work(runs: list, main_path, shard: tuple[int, int]) -> list[tuple[str, pd.Series, list, int | None]]:
+    """The runs restricted to what the main cache (read-only) lacks in this shard. Detectors
+    of one run lacking the same texts stay together (one pool); a detector lacking others
+    (e.g. after its version changed) gets its own run, so no detector recomputes what the
+    main cache already has."""
+    work = []
+    with FlagCache(main_path, read_only=True) if main_path.exists() else contextlib.nullcontext() as main:
+        for label, texts, specs, workers in runs:
+            groups: dict[bytes, tuple[np.ndarray, list]] = {}
+            for spec, mask in zip(specs, uncached_rows(texts, specs, main, shard=shard)):
+                if mask.any():
+                    groups.setdefault(mask.tobytes(), (mask, []))[1].append(spec)
+            work += [(label, texts[mask], group, workers) for mask, group in groups.values()]
+    return work
+
+
 @dg.op(description="Language, PII and moderation for the texts of one hash shard, computing only what the "
-                   "content cache lacks and committing each chunk as it completes.")
+                   "content cache lacks and committing each chunk as it completes. With FlagSettings.shards > 1 "
+                   "the step reads the main cache only and writes its own shard file (state/flags/).")
 def flag_shard(context: dg.OpExecutionContext, shard: int, text_instances: pd.DataFrame,
                published_moderation: pd.DataFrame, prism_paths: PrismPaths, flag_settings: FlagSettings) -> int:
     n = max(1, flag_settings.shards)
-    _, to_moderate = _to_moderate(text_instances, published_moderation)
-    with _cache(prism_paths) as cache:
-        before = cache.stats()
-        run_detectors(text_instances["text"], [LANGUAGE_DETECTOR, PII_DETECTOR], cache,
-                      workers=flag_settings.workers or None, chunk_size=flag_settings.chunk_size,
-                      progress=_progress(context, f"language+pii shard {shard}"), shard=(shard, n))
-        backend = flag_settings.moderation_backend
-        run_detectors(to_moderate, [flag_settings.moderation_spec()], cache,
-                      workers=flag_settings.workers_for(backend), chunk_size=flag_settings.chunk_size,
-                      progress=_progress(context, f"moderation ({backend}) shard {shard}"), shard=(shard, n))
-        added = cache.stats()["total"] - before["total"]
+    runs = _detector_runs(text_instances, published_moderation, flag_settings)
+    if n == 1:  # the only writer: straight into the main cache
+        path, work, restrict = prism_paths.state / DEFAULT_FILENAME, runs, (shard, n)
+    else:  # maybe on another machine: read the main cache, write only this shard's own file
+        path, work, restrict = shard_cache_path(prism_paths.state, shard, n), None, None
+        work = _uncached_work(runs, prism_paths.state / DEFAULT_FILENAME, (shard, n))
+        if not work:
+            context.log.info(f"shard {shard} of {n}: every result is in the main cache")
+            return 0
+    with FlagCache(path) as cache:
+        before = cache.stats()["total"]
+        for label, texts, specs, workers in work:
+            run_detectors(texts, specs, cache, workers=workers, chunk_size=flag_settings.chunk_size,
+                          progress=_progress(context, f"{label} shard {shard}"), shard=restrict)
+        added = cache.stats()["total"] - before
     context.log.info(f"shard {shard} of {n}: {added:,} new cache entries")
     return added
 
 
-@dg.op(description="Read every text's flags back from the cache (raises if a shard left any uncomputed).")
+@dg.op(description="Merge the shard cache files into the main cache (FlagSettings.shards > 1), then read every "
+                   "text's flags back from it (raises if a shard left any uncomputed).")
 def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text_instances: pd.DataFrame,
                   published_moderation: pd.DataFrame, prism_paths: PrismPaths,
                   flag_settings: FlagSettings) -> dg.Output[pd.DataFrame]:
     frozen, to_moderate = _to_moderate(text_instances, published_moderation)
     with _cache(prism_paths) as cache:
+        files, merged = merge_shard_files(cache, prism_paths.state)
+        if files:
+            context.log.info(f"merged {files} shard cache files ({merged:,} entries) into the main cache")
         basic = run_detectors(text_instances["text"], [LANGUAGE_DETECTOR, PII_DETECTOR], cache,
                               compute_missing=False)
         moderated = run_detectors(to_moderate, [flag_settings.moderation_spec()], cache, compute_missing=False)
@@ -171,6 +223,7 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
         **detector_versions(flag_settings),
         "dagster/row_count": len(flags),
         "new_cache_entries": int(sum(shard_entries)),
+        "shard_cache_files_merged": files,
         "moderation_sources": dg.MetadataValue.json(
             {k: int(v) for k, v in flags["moderation_backend"].value_counts().items()}),
         "moderation_models": dg.MetadataValue.json(
@@ -180,14 +233,18 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
 
 @dg.graph_asset(
     group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version=VERSION,
+    # The erasure purges removed texts from the cache: flagging must not run beside it (a
+    # per-step executor would otherwise start both at once) nor read what it is deleting.
+    # flag_config: the result settings, so a changed threshold marks the flags unsynced.
+    ins={"text_instances": dg.AssetIn(), "published_moderation": dg.AssetIn(),
+         "erasure": dg.AssetIn(dagster_type=dg.Nothing), "flag_config": dg.AssetIn(dagster_type=dg.Nothing)},
     description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
                 "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
                 "backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR.",
     metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
-    ins={"flag_config": dg.AssetIn(dagster_type=dg.Nothing)},
 )
-def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame, flag_config) -> pd.DataFrame:
-    shards = plan_flag_shards(flag_config)
+def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame, erasure, flag_config) -> pd.DataFrame:
+    shards = plan_flag_shards(after_erasure=erasure, flag_config=flag_config)
     entries = shards.map(lambda shard: flag_shard(shard, text_instances, published_moderation))
     return collect_flags(entries.collect(), text_instances, published_moderation)
 

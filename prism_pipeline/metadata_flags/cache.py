@@ -69,11 +69,24 @@ keeps a deleted hash, whether the transaction commits or not. Replaced files are
 whole (never patched), so no stale copy survives in them; the old file's disk blocks are
 freed like any deleted file's.
 
+Shard files: one writer per file
+--------------------------------
+With ``FlagSettings.shards = n > 1`` each flagging step may run on another machine, where
+SQLite's locking over a network filesystem cannot be trusted; so no two processes write one
+file. Step ``i`` opens the main cache read-only (``FlagCache(path, read_only=True)``) to
+find what its texts lack and writes only those results to its own file,
+:func:`shard_cache_path` (``<state>/flags/shard-<i>-of-<n>.sqlite``); the collecting step,
+the main cache's only writer, merges every shard file (:meth:`FlagCache.merge_from`) and
+deletes it (:func:`remove_cache_files`). A shard file left by a killed run is resumed by the
+next run's step and merged by its collecting step; a removal request deletes leftover shard
+files (``removal/assets.py``), so no removed text's hash survives in one.
+
 No Dagster import.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -127,6 +140,28 @@ _BATCH = 5_000
 # From this many keys on, get_many scans the detector version's rows instead of IN lookups.
 _SCAN_FROM = 20_000
 DEFAULT_FILENAME = "flag_cache.sqlite"
+SHARD_DIR = "flags"  # under the state dir: one cache file per flagging shard (module doc, Shard files)
+
+
+def shard_cache_path(state_dir: str | Path, shard: int, n_shards: int) -> Path:
+    """The cache file that flagging shard ``shard`` of ``n_shards`` writes."""
+    return Path(state_dir) / SHARD_DIR / f"shard-{shard}-of-{n_shards}.sqlite"
+
+
+def shard_cache_files(state_dir: str | Path) -> list[Path]:
+    """Every shard cache file under the state dir, whatever shard count wrote it, sorted."""
+    folder = Path(state_dir) / SHARD_DIR
+    return sorted(folder.glob("shard-*-of-*.sqlite")) if folder.is_dir() else []
+
+
+def remove_cache_files(path: str | Path) -> int:
+    """Delete a closed cache file and every file beside it that belongs to it (SQLite's
+    ``-wal``/``-shm``, snapshot, delta and temp files); returns files deleted."""
+    path = Path(path)
+    files = list(path.parent.glob(glob.escape(path.name) + "*"))
+    for file in files:
+        file.unlink(missing_ok=True)
+    return len(files)
 
 
 def _batches(items: list, size: int = _BATCH) -> Iterable[list]:
@@ -321,14 +356,32 @@ class FlagCache:
     Snapshot files (``<file name>.snap-*``) live beside it (module doc, Snapshots): copy or
     delete them together with it, or delete them alone (they are only a fast path).
     Use one instance per process (connections are not shared across ``fork``).
+
+    ``read_only=True`` opens an existing schema-2 file for reads only: nothing is created,
+    migrated or written, snapshot files included, so a sharded flagging step can look results
+    up in the main cache while only the collecting step writes it. It is opened
+    ``immutable=1`` (no locks, no ``-shm``/``-wal`` files, which a plain ``mode=ro`` reader of
+    a WAL database creates and which do not work across machines): right while no process
+    writes the file, which holds for the main cache while the shard steps run (the step that
+    fans them out checkpoints it first, and only the collecting step writes it after them).
     """
 
-    def __init__(self, path: str | Path, timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str | Path, timeout_s: float = 60.0, *, read_only: bool = False) -> None:
         path = Path(path)
         if path.is_dir() or path.suffix == "":
             path = path / DEFAULT_FILENAME
+        self.path, self.read_only = path, read_only
+        if read_only:
+            if not path.is_file():
+                raise FileNotFoundError(f"no cache file at {path}")
+            self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, timeout=timeout_s,
+                                         isolation_level=None)
+            self._conn.execute("PRAGMA cache_size=-65536")
+            if self._object_type("flag_entry") != "table":
+                self._conn.close()
+                raise ValueError(f"{path} is not a schema-2 flag cache: open it writable once (it migrates)")
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self._conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -675,3 +728,16 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def merge_shard_files(cache: FlagCache, state_dir: str | Path) -> tuple[int, int]:
+    """Merge every shard cache file under the state dir into ``cache`` (entries already there
+    win) and delete each file once its merge has committed; returns (files, entries added).
+    Files of any shard count are merged: entries are keyed by content and detector version,
+    so a file that a killed run left with another ``shards`` value is as valid as this run's."""
+    files = shard_cache_files(state_dir)
+    added = 0
+    for path in files:
+        added += cache.merge_from(path)
+        remove_cache_files(path)
+    return len(files), added

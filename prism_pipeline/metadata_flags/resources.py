@@ -13,7 +13,12 @@ class FlagSettings(dg.ConfigurableResource):
     ``moderation_flag`` from a ``metadata.jsonl`` in the raw dir for the texts it covers, so
     only new texts go to the backend (SPEC §7.3). ``workers``: processes for per-text work
     (0 = one per core). ``shards``: independent flagging steps, each a hash partition of the
-    texts (README, "Beyond one machine").
+    texts (README, "Beyond one machine"). With 1 the step writes the main flag cache
+    (``<state>/flag_cache.sqlite``); with n > 1 step i only reads the main cache and writes
+    what it lacks to its own ``<state>/flags/shard-i-of-n.sqlite``, which ``collect_flags``
+    merges into the main cache and deletes, so the steps may run on separate machines
+    sharing the state dir and no two processes write one SQLite file (metadata_flags/cache.py,
+    "Shard files"). A warm rerun computes and writes nothing whatever n is.
     """
 
     moderation_backend: Literal["local", "openai"] = "local"

@@ -43,15 +43,23 @@ Sharding over machines or Dagster partitions
 ``shard=(i, n)`` restricts the run to texts whose hash falls in partition ``i`` of ``n``
 (:func:`shard_of`: ``int(sha256[:8], 16) % n``), and returns only those rows (rows with a
 null text belong to shard 0). The partition depends on the text alone, so it is stable
-across runs and machines, and duplicates of a text always land in the same shard. Recipe:
+across runs and machines, and duplicates of a text always land in the same shard.
 
-* a Dagster asset with ``StaticPartitionsDefinition([f"{i}-of-{n}" ...])`` runs
-  ``run_detectors(texts, specs, cache, shard=(i, n))`` per partition. On one machine all
-  partitions may share one cache file (SQLite WAL serialises the writers); on several
-  machines each partition writes its own file (e.g. ``flags/shard-i-of-n.sqlite``);
-* a final unpartitioned asset merges the shard files if any (``FlagCache.merge_from``) and
-  calls ``run_detectors(texts, specs, cache, compute_missing=False)``, which reads every
-  result from the cache and raises ``LookupError`` if a shard left anything uncomputed.
+No two processes write one cache file (SQLite's locks cannot be trusted over a network
+filesystem, and a shard step may run on another machine). The ``text_flags`` graph asset
+(``metadata_flags/assets.py``) does this with ``FlagSettings.shards = n > 1``:
+
+* step ``flag_shard`` ``i`` opens the main cache read-only and asks :func:`uncached_rows`
+  which of shard ``i``'s texts it lacks, per detector; only those go to ``run_detectors``,
+  against the shard's own file (``cache.shard_cache_path``: ``flags/shard-i-of-n.sqlite``).
+  A warm rerun finds everything in the main cache and computes, and writes, nothing;
+* the final step ``collect_flags`` merges every shard file into the main cache
+  (``FlagCache.merge_from``), deletes them, and calls ``run_detectors(texts, specs, cache,
+  compute_missing=False)``, which reads every result from the cache and raises
+  ``LookupError`` if a shard left anything uncomputed.
+
+With ``n = 1`` the one step writes the main cache directly. The same recipe works for a
+Dagster asset with ``StaticPartitionsDefinition([f"{i}-of-{n}" ...])`` run per partition.
 
 No Dagster import.
 """
@@ -287,6 +295,41 @@ def run_detectors(
         hashes = np.full(len(values), None, dtype=object)
         hashes[present] = hex_list
     return _assemble(texts.index, hashes, present, slots)
+
+
+def uncached_rows(
+    texts: pd.Series,
+    detectors: Sequence[DetectorSpec | Detector],
+    cache: FlagCache | None,
+    shard: tuple[int, int] | None = None,
+) -> list[np.ndarray]:
+    """Per detector, a boolean mask over ``texts``: True on the rows (of ``shard``, when
+    given) whose text has no result in ``cache`` for that detector version; ``cache=None``
+    is an empty cache. Null texts are never uncached (they are never computed). Reads only
+    (snapshot, then SQLite for what it lacks), so a read-only cache will do: a sharded step
+    asks the main cache what to compute and writes the answers to its own file."""
+    values = texts.to_numpy(dtype=object)
+    present = _is_text(values, texts.dtype)
+    rows = np.flatnonzero(present)
+    digest_list = _digests(values[present].tolist())
+    digests = np.fromiter(digest_list, dtype=DIGEST, count=len(digest_list))
+    if shard is not None:
+        mine = _shard_of_digests(digests, shard[1]) == shard[0]
+        rows, digests = rows[mine], digests[mine]
+    masks = []
+    for detector in detectors:
+        lacking = np.ones(len(digests), dtype=bool)
+        if cache is not None and len(digests):
+            slot = _as_slot(detector)
+            lacking = cache.snapshot(slot.detector_id, slot.version).find(digests) < 0
+            if lacking.any():
+                asked = hex_of(digests[lacking])
+                found = cache.get_series(slot.detector_id, slot.version, list(dict.fromkeys(asked)))
+                lacking[lacking] = ~pd.Index(asked, dtype=object).isin(found.index)
+        mask = np.zeros(len(values), dtype=bool)
+        mask[rows[lacking]] = True
+        masks.append(mask)
+    return masks
 
 
 def _shard_of_digests(digests: np.ndarray, n_shards: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from prism_pipeline import codebook as cb
-from prism_pipeline.release.writer import frame_to_records, history_lists
+from prism_pipeline.release.writer import frame_to_records, history_chunks, iter_records
 
 FLAG_COLUMNS = ("included_in_US_REP", "included_in_UK_REP", "included_in_balanced_subset")
 
@@ -48,14 +48,15 @@ def survey_records(survey: pd.DataFrame) -> list[dict]:
 def release_records(survey: list[dict], conversations: pd.DataFrame, history: pd.DataFrame,
                     utterances: pd.DataFrame, metadata: pd.DataFrame) -> Mapping[str, Iterable[dict]]:
     """{file name: records} in the published key orders, ready for ``writer.write_release``
-    (``survey``: already :func:`survey_records`, which a removal also needs on its own)."""
+    (``survey``: already :func:`survey_records`, which a removal also needs on its own). The
+    large files' records are lazy iterators, built chunk by chunk while they are written."""
     return {
         "survey.jsonl": survey,
-        "conversations.jsonl": frame_to_records(
+        "conversations.jsonl": iter_records(
             conversations, cb.CONVERSATION_COLUMNS,
-            extra={"conversation_history": history_lists(history, conversations["conversation_id"])}),
-        "utterances.jsonl": frame_to_records(utterances, cb.UTTERANCE_COLUMNS),
-        "metadata.jsonl": frame_to_records(metadata, cb.METADATA_COLUMNS),
+            extra={"conversation_history": history_chunks(history, conversations["conversation_id"])}),
+        "utterances.jsonl": iter_records(utterances, cb.UTTERANCE_COLUMNS),
+        "metadata.jsonl": iter_records(metadata, cb.METADATA_COLUMNS),
     }
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick_rs
+import numpy as np
 import pandas as pd
 
 from prism_pipeline import codebook as cb
@@ -72,6 +73,41 @@ def frame_to_records(frame: pd.DataFrame, columns: Sequence[str],
                 raise KeyError(f"no column or nested columns for release key {col!r}")
             parts.append(nested)
     return [dict(zip(columns, row)) for row in zip(*parts)]
+
+
+# Rows converted to Python records at a time by :func:`iter_records`.
+RECORD_CHUNK_ROWS = 20_000
+
+
+def iter_records(frame: pd.DataFrame, columns: Sequence[str],
+                 extra: Mapping[str, Sequence | Callable[[int, int], Sequence]] | None = None,
+                 chunk_rows: int = RECORD_CHUNK_ROWS) -> Iterator[dict]:
+    """:func:`frame_to_records`, ``chunk_rows`` rows at a time, lazily: the records of a file
+    exist as Python objects one chunk at a time while it is encoded. Built whole, the four
+    files' records were the largest allocation of a scale-10 run (README, "Benchmarks").
+    An ``extra`` value is a sequence (sliced per chunk) or a function of (start, stop)
+    returning the chunk's values (:func:`history_chunks`). Same records, same order."""
+    extra = extra or {}
+    for start in range(0, len(frame), chunk_rows):
+        stop = min(start + chunk_rows, len(frame))
+        chunk_extra = {k: v(start, stop) if callable(v) else v[start:stop] for k, v in extra.items()}
+        yield from frame_to_records(frame.iloc[start:stop], columns, chunk_extra)
+
+
+def history_chunks(history: pd.DataFrame, conversation_ids: pd.Series) -> Callable[[int, int], list[list[dict]]]:
+    """``(start, stop) -> history_lists`` of conversations ``start:stop`` of ``conversation_ids``
+    (unique), for :func:`iter_records`: the history rows are ordered by conversation once
+    (stable, so file order within a conversation is kept) and each chunk takes its slice."""
+    ids = conversation_ids.reset_index(drop=True)
+    codes = pd.Index(ids).get_indexer(history["conversation_id"])  # -1: not in the release, sorts first
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+
+    def lists(start: int, stop: int) -> list[list[dict]]:
+        lo, hi = np.searchsorted(sorted_codes, [start, stop])
+        return history_lists(history.iloc[order[lo:hi]], ids.iloc[start:stop])
+
+    return lists
 
 
 def history_lists(history: pd.DataFrame, conversation_ids: pd.Series) -> list[list[dict]]:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from prism_pipeline import schemas
 from prism_pipeline.hashing import code_version
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME
+from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, remove_cache_files, shard_cache_files
 from prism_pipeline.metadata_flags.manual_review import REVIEW_FILENAME
 from prism_pipeline.metadata_flags.pii_review import SHEET_FILENAME
 from prism_pipeline.release import build
@@ -122,6 +122,10 @@ def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
     if pending.empty:
         return dg.Output(empty, metadata={"requests": len(removal_requests), "pending": 0})
     salt = load_or_create_salt(prism_paths.state)
+    # Shard cache files left by a killed sharded run (metadata_flags/cache.py, "Shard files")
+    # may hold the removed texts' hashes; they are only unmerged work, so they go whole.
+    for path in shard_cache_files(prism_paths.state):
+        remove_cache_files(path)
     cache_purge = _CachePurge(prism_paths.state / DEFAULT_FILENAME)
     try:
         redaction = redact_state(prism_paths.state, set(removal_requests["user_hash"]), salt,
