@@ -6,11 +6,8 @@ from prism_pipeline import codebook as cb
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
 
-def test_full_release_on_tiny_dataset(tmp_path):
-    raw = tiny_raw_dir(tmp_path / "raw")
-    out, state = tmp_path / "release", tmp_path / "state"
-    result = run_job(make_defs(raw, out, state))
-    assert result.success
+def test_full_release_on_tiny_dataset(tiny_release):
+    out, result = tiny_release.out, tiny_release.result
     checks = [e.asset_check_evaluation_data for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]

@@ -129,14 +129,25 @@ def test_cli_setup_mistake_is_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_creates_a_missing_dagster_home(tmp_path):
-    raw = tiny_raw_dir(tmp_path / "raw")
+def test_a_missing_dagster_home_is_created(tmp_path, monkeypatch, capsys):
+    from prism_pipeline.cli import _dagster_home_problem
+
     home = tmp_path / "not" / "yet" / "home"
-    proc = _cli(tmp_path, raw, home)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert proc.stdout.splitlines()[0] == (f"created the DAGSTER_HOME folder {home} (a new Dagster instance, "
-                                           "SQLite storage in that folder)")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert _dagster_home_problem() is None
+    assert capsys.readouterr().out == (f"created the DAGSTER_HOME folder {home} (a new Dagster instance, SQLite "
+                                       "storage in that folder)\n")
+    assert home.is_dir()
+    # Dagster now opens an instance there (SQLite storage in the new folder).
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_runs() == []
     assert (home / "history" / "runs.db").exists()
+
+
+def test_cli_refuses_a_dagster_home_that_is_a_file(tmp_path):
+    raw = tiny_raw_dir(tmp_path / "raw")
     (tmp_path / "file_home").write_text("")
     proc = _cli(tmp_path, raw, tmp_path / "file_home")
     assert (proc.returncode, proc.stderr) == (2, f"prism-pipeline: DAGSTER_HOME={tmp_path / 'file_home'} is not a "
