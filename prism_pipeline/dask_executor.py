@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 import dagster as dg
 import dask.distributed
@@ -55,6 +57,21 @@ _CLUSTER_CLASSES = {
 _POLL_SECONDS = 0.5
 
 
+def _default_sigterm() -> bool:
+    """In a worker's main thread (``Client.run``): SIGTERM back to its default when the worker
+    ignores it. A dask worker process ignores SIGINT (its nanny handles it) and can end up
+    ignoring SIGTERM too (Dagster maps SIGTERM to SIGINT's handler); an ignored signal is
+    inherited by every process the worker starts, and Dagster stops each step's compute-log
+    ``tail`` processes with SIGTERM and waits 30 s for each, so every step took a minute more
+    (measured: 60.0 s between a step's success and the next event). True when it changed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return True
+    return False
+
+
 class DynamicDaskExecutor(DaskExecutor):
     """dagster-dask's executor with plan-driven submission (module doc)."""
 
@@ -64,6 +81,7 @@ class DynamicDaskExecutor(DaskExecutor):
         job_name, run = plan_context.job_name, plan_context.dagster_run
         with contextlib.ExitStack() as stack:
             client = stack.enter_context(dask.distributed.Client(self._cluster(job_name, stack)))
+            client.run(_default_sigterm)
             active = stack.enter_context(ActiveExecution(execution_plan, retry_mode=self.retries))
             yield DagsterEvent.engine_event(
                 plan_context, f"Executing steps on the dask cluster at {client.scheduler.address}",

@@ -10,6 +10,7 @@ could start the detector pool, as on a production cluster (dask_executor module 
 from __future__ import annotations
 
 import os
+import signal
 
 import dagster as dg
 import dask
@@ -17,7 +18,7 @@ import pytest
 from dagster_dask import dask_executor as dagster_dask_executor
 from dask.distributed import Client, LocalCluster
 
-from prism_pipeline.dask_executor import dask_executor
+from prism_pipeline.dask_executor import _default_sigterm, dask_executor
 from prism_pipeline.metadata_flags.cache import SHARD_DIR
 from prism_pipeline.metadata_flags.detectors import WORKER_THREAD_ENV
 from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
@@ -32,6 +33,7 @@ def cluster():
             env=dict(WORKER_THREAD_ENV)) as local:
         with Client(local) as client:
             worker_pids = set(client.run(os.getpid).values())
+            client.run(_default_sigterm)  # as our executor does; the stock one is run here too
         yield local.scheduler_address, worker_pids
 
 
@@ -98,6 +100,8 @@ def test_full_release_on_a_dask_cluster_equals_the_in_process_run(cluster, tmp_p
     assert {"text_flags.flag_shard[shard_0_of_2]", "text_flags.flag_shard[shard_1_of_2]", "text_flags.collect_flags",
             "metadata_table", "release_files"} <= set(steps)
     assert pids and pids <= worker_pids  # every step ran in a dask worker process, none here
+    with Client(address) as client:  # the workers can stop what they start (dask_executor._default_sigterm)
+        assert set(client.run(lambda: signal.getsignal(signal.SIGTERM) is signal.SIG_IGN).values()) == {False}
     assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == RELEASE_FILES
     for name in RELEASE_FILES:
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "in_process" / name).read_bytes(), name
