@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _set_dirs(args: argparse.Namespace) -> None:
     # Before importing the definitions: they read these through EnvVar.
-    from prism_pipeline.resources import DEFAULT_DIRS
+    from prism_pipeline.locations import DEFAULT_DIRS
 
     for flag, name in (("raw", "PRISM_RAW_DIR"), ("out", "PRISM_OUTPUT_DIR"), ("state", "PRISM_STATE_DIR"),
                        ("reference", "PRISM_REFERENCE_DIR")):
@@ -66,8 +66,34 @@ def _setup_problems() -> list[str]:
     return ([home] if home else []) + check_raw_dir(Path(os.environ["PRISM_RAW_DIR"]))
 
 
+_DIR_VARS = ("PRISM_RAW_DIR", "PRISM_OUTPUT_DIR", "PRISM_STATE_DIR", "PRISM_REFERENCE_DIR")
+
+
+def _dirs() -> dict[str, str]:
+    return {name: str(Path(os.environ[name]).resolve()) for name in _DIR_VARS}
+
+
+def _record_in_sync(instance, defs) -> None:
+    """After Dagster found nothing unsynced: the stamp that lets the next --unsynced skip loading it."""
+    from prism_pipeline.sources import stamp
+    from prism_pipeline.sources.files import SOURCE_FILES, source_path
+
+    paths = defs.resources["prism_paths"].process_config_and_initialize()
+    sources = {key: str(source_path(paths, key)) for key in SOURCE_FILES}
+    stamp.record(paths.state, _dirs(), sources, os.environ.get("DAGSTER_HOME") if instance.is_persistent else None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _set_dirs(args)
+    started = time.perf_counter()
+    if args.unsynced and args.job == "full_release":
+        from prism_pipeline.sources import stamp
+
+        if stamp.is_current(Path(os.environ["PRISM_STATE_DIR"]), _dirs(), os.environ.get("DAGSTER_HOME")):
+            print(f"nothing is unsynced: no source file, setting, rule or run changed since the last check "
+                  f"(sources/stamp.py); the release in {os.environ['PRISM_OUTPUT_DIR']} is current; checked in "
+                  f"{time.perf_counter() - started:.1f}s")
+            return 0
     import dagster as dg
 
     from prism_pipeline.definitions import defs
@@ -79,7 +105,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     defs.resolve_job_def(args.job)  # an unknown job name fails here, before a run is created
-    started = time.perf_counter()
     selection = None
     if args.unsynced:
         from prism_pipeline.sources.staleness import observe_sources, unsynced_assets
@@ -87,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         changed = observe_sources(instance, defs)
         keys = unsynced_assets(instance, defs)
         if not keys:
+            _record_in_sync(instance, defs)
             print(f"nothing is unsynced ({changed} sources changed): the release in {os.environ['PRISM_OUTPUT_DIR']} "
                   f"is current; checked in {time.perf_counter() - started:.1f}s")
             return 0
@@ -105,6 +131,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = report(result, seconds, output)
     if code == 0:
         print(f"audit report: {_audit(instance, defs)}")
+        if args.job == "full_release":
+            from prism_pipeline.sources.staleness import unsynced_assets
+
+            if not unsynced_assets(instance, defs):  # (a file edited during the run leaves it unsynced)
+                _record_in_sync(instance, defs)
     return code
 
 

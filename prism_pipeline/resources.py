@@ -13,15 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline import state_store
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Where each folder is when its variable is unset: the repository's bundled sample and outputs.
-DEFAULT_DIRS = {
-    "PRISM_RAW_DIR": REPO_ROOT / "data" / "raw",
-    "PRISM_OUTPUT_DIR": REPO_ROOT / "data" / "release",
-    "PRISM_STATE_DIR": REPO_ROOT / "data" / "state",
-    "PRISM_REFERENCE_DIR": REPO_ROOT / "data" / "reference",
-}
+from prism_pipeline.locations import DEFAULT_DIRS, REPO_ROOT  # noqa: F401 (re-exported)
 
 
 class PrismPaths(dg.ConfigurableResource):
