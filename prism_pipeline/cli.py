@@ -66,11 +66,10 @@ def _setup_problems() -> list[str]:
     return ([home] if home else []) + check_raw_dir(Path(os.environ["PRISM_RAW_DIR"]))
 
 
-_DIR_VARS = ("PRISM_RAW_DIR", "PRISM_OUTPUT_DIR", "PRISM_STATE_DIR", "PRISM_REFERENCE_DIR")
-
-
 def _dirs() -> dict[str, str]:
-    return {name: str(Path(os.environ[name]).resolve()) for name in _DIR_VARS}
+    from prism_pipeline.locations import DEFAULT_DIRS
+
+    return {name: str(Path(os.environ[name]).resolve()) for name in DEFAULT_DIRS}
 
 
 def _record_in_sync(instance, defs) -> None:

@@ -45,14 +45,10 @@ def sha256_json(value: object) -> str:
 
 
 def code_version(*modules) -> str:
-    """A Dagster code version: the first 12 hex digits of :func:`sha256_sources`."""
-    return sha256_sources(*modules)[:12]
-
-
-def sha256_sources(*modules) -> str:
-    """Hex sha256 of the source files of Python modules: a code version that changes whenever
-    the rule it names changes (and, conservatively, on any edit of those files)."""
+    """A Dagster code version: the sha256 of the Python modules' source files (first 12 hex
+    digits), so it changes whenever the rule it names changes (and, conservatively, on any edit
+    of those files)."""
     digest = hashlib.sha256()
     for module in modules:
         digest.update(Path(module.__file__).read_bytes())
-    return digest.hexdigest()
+    return digest.hexdigest()[:12]

@@ -14,9 +14,9 @@ import warnings
 
 import dagster as dg
 
-from prism_pipeline.hashing import sha256_json, sha256_path
+from prism_pipeline.hashing import sha256_path
 from prism_pipeline.sources.files import SETTINGS, SOURCE_FILES, source_path
-from prism_pipeline.sources.observations import settings_values, source_observation
+from prism_pipeline.sources.observations import settings_observation, settings_values, source_observation
 
 OWNERS = ["team:prism-data"]
 
@@ -51,6 +51,5 @@ def observe_source_files(context: dg.AssetExecutionContext):
 def observe_settings(context: dg.AssetExecutionContext):
     for key in context.selected_asset_keys:
         resource, _ = SETTINGS[key.path[-1]]
-        values = settings_values(getattr(context.resources, resource))
-        yield dg.ObserveResult(asset_key=key, data_version=dg.DataVersion(sha256_json(values)),
-                               metadata={"values": dg.MetadataValue.json(values)})
+        yield dg.ObserveResult(asset_key=key, **settings_observation(settings_values(getattr(context.resources,
+                                                                                             resource))))

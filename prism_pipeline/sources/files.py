@@ -1,9 +1,8 @@
-"""Where every source file lives and its data version: the rule behind the source assets
-(``sources/assets.py``) and the sensors. No Dagster import."""
+"""Where every source file lives and which settings are observed: the table behind the source
+assets (``sources/assets.py``), the sensors and the CLI's stamp. No Dagster import."""
 
 from __future__ import annotations
 
-from prism_pipeline.hashing import sha256_path
 from prism_pipeline.inputs.parse import CONVERSATIONS, SURVEY, UTTERANCES
 from prism_pipeline.metadata_flags.manual_review import REVIEW_FILENAME
 from prism_pipeline.removal.requests import REQUESTS_FILENAME
@@ -44,9 +43,3 @@ def source_path(prism_paths, key: str):
 
 def folder(prism_paths, where: str):
     return {RAW: prism_paths.raw, REFERENCE: prism_paths.reference, STATE: prism_paths.state}[where]
-
-
-def file_versions(prism_paths) -> dict[str, str]:
-    """Data version (sha256, or ``absent``) of every source file: the observation's rule, also
-    used by the sensors."""
-    return {key: sha256_path(folder(prism_paths, where) / name) for key, (where, name, _, _) in SOURCE_FILES.items()}

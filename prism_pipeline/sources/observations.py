@@ -19,6 +19,11 @@ def source_observation(path: Path, version: str) -> dict:
         "bytes": path.stat().st_size if path.is_file() else 0}}
 
 
+def settings_observation(values: dict) -> dict:
+    """``data_version`` and ``metadata`` of a settings resource's observation (its values)."""
+    return {"data_version": dg.DataVersion(sha256_json(values)), "metadata": {"values": dg.MetadataValue.json(values)}}
+
+
 def observation_event(key: str, path: Path, version: str) -> dg.AssetObservation:
     """The same observation as an event a sensor can record (SensorResult.asset_events)."""
     fields = source_observation(path, version)
@@ -49,9 +54,9 @@ def changed_observations(instance: dg.DagsterInstance, prism_paths, resources: d
         if version != latest_observed_version(instance, key):
             events.append(observation_event(key, path, version))
     for key, (resource, _) in SETTINGS.items():
-        values = settings_values(resources[resource])
-        version = sha256_json(values)
+        fields = settings_observation(settings_values(resources[resource]))
+        version = fields["data_version"].value
         if version != latest_observed_version(instance, key):
-            events.append(dg.AssetObservation(asset_key=key, metadata={"values": dg.MetadataValue.json(values)},
+            events.append(dg.AssetObservation(asset_key=key, metadata=fields["metadata"],
                                               tags={DATA_VERSION_TAG: version}))
     return events
