@@ -11,7 +11,7 @@ ifdef DAGSTER_PG_URL
 override export DAGSTER_PG_URL := $(patsubst postgresql://%,postgresql+psycopg2://%,$(DAGSTER_PG_URL))
 endif
 
-.PHONY: venv run test ui generate clean
+.PHONY: venv venv-all run test test-all ui generate clean
 
 venv: $(STAMP)
 
@@ -21,13 +21,24 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The optional extras too (dask: the distributed executor), for the slow tier.
+venv-all: $(VENV)/.installed-all
+
+$(VENV)/.installed-all: $(STAMP)
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev,dask]"
+	touch $@
+
 ## Materialise every asset on the bundled sample (data/raw) and print where the release went.
 run: venv
 	$(BIN)/prism-pipeline run
 
-## Run the test suite.
+## The fast tier: every test not marked slow (no servers, browser, cluster or whole-graph run of its own).
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10
+
+## Every test, the slow tier included (what CI runs): needs chromium and PostgreSQL (.ci/run installs them).
+test-all: venv-all
+	PRISM_TEST_ALL=1 $(BIN)/python -m pytest -q --durations=25
 
 ## Webserver + daemon on http://127.0.0.1:3000 with the persistent DAGSTER_HOME (docs/operating.md).
 ui: venv

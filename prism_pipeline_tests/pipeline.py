@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,9 @@ from prism_pipeline.resources import PrismPaths
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
 REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]
+# The tiny dataset's text tables (50-195 rows) are stored in parts, as PRISM's are (27k-106k
+# rows, state_store.PARTITION_MIN_ROWS); its survey, conversations and samples (4-17) plain.
+TINY_PARTITION_MIN_ROWS = 40
 
 
 def make_defs(raw: Path, out: Path, state: Path, reference: Path = REFERENCE_DIR, **kwargs) -> dg.Definitions:
@@ -22,29 +26,57 @@ def make_defs(raw: Path, out: Path, state: Path, reference: Path = REFERENCE_DIR
 
 def _executor(name: str) -> dg.ExecutorDefinition:
     if name == "dask":
-        from prism_pipeline.dask_executor import dask_executor  # imports dask.distributed: only when asked
+        from dagster_dask import dask_executor  # the optional extra (pip install -e .[dask]): only when asked
 
         return dask_executor
     return {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}[name]
 
 
-def release_job(raw: str, out: str, state: str, shards: int, executor: str) -> dg.JobDefinition:
+def release_job(raw: str, out: str, state: str, shards: int, executor: str, workers: int = 0) -> dg.JobDefinition:
     """The full_release job on these dirs with ``shards`` flagging shards and that executor;
     rebuilt by name in every step process (:func:`recon_release_job`)."""
-    return make_defs(Path(raw), Path(out), Path(state), flags=FlagSettings(shards=shards),
+    return make_defs(Path(raw), Path(out), Path(state), flag_shards=shards, flags=FlagSettings(workers=workers),
                      executor=_executor(executor)).resolve_job_def("full_release")
 
 
-def recon_release_job(raw: Path, out: Path, state: Path, shards: int, executor: str) -> dg.ReconstructableJob:
+def recon_release_job(raw: Path, out: Path, state: Path, shards: int, executor: str,
+                      workers: int = 0) -> dg.ReconstructableJob:
     """:func:`release_job` as a job a per-step executor can rebuild in another process."""
     return dg.build_reconstructable_job(
         __name__, "release_job", reconstructable_kwargs={
-            "raw": str(raw), "out": str(out), "state": str(state), "shards": shards, "executor": executor},
+            "raw": str(raw), "out": str(out), "state": str(state), "shards": shards, "executor": executor,
+            "workers": workers},
         # Step processes import this module by name: from the repository root, wherever pytest ran.
         reconstructor_working_directory=str(Path(__file__).resolve().parents[1]))
 
 
+# The fast tier (`make test`) runs no whole graph of its own: that comes from the shared session
+# fixture (conftest.py), which tests copy. conftest.py sets this per test from its `slow`
+# marker, so a new test that runs the whole graph without the marker fails at once.
+OWN_RUNS = {"allowed": True, "test": ""}
+
+
+def check_own_run_allowed() -> None:
+    if not OWN_RUNS["allowed"]:
+        raise RuntimeError(f"{OWN_RUNS['test']} runs the whole graph itself: mark it @pytest.mark.slow, "
+                           "or copy the shared session fixture (conftest.py, tiny_release.copy)")
+
+
+@contextmanager
+def shared_runs():
+    """For a fixture whose whole-graph runs many tests share (conftest.py's session fixture, or a
+    module fixture that only slow tests request)."""
+    allowed = OWN_RUNS["allowed"]
+    OWN_RUNS["allowed"] = True
+    try:
+        yield
+    finally:
+        OWN_RUNS["allowed"] = allowed
+
+
 def run_job(defs: dg.Definitions, job: str = "full_release", instance: dg.DagsterInstance | None = None):
+    if job == "full_release":
+        check_own_run_allowed()
     return defs.resolve_job_def(job).execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
 

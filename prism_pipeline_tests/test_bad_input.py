@@ -77,6 +77,7 @@ def released(tmp_path_factory):
     return base, raw
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_fails_with_location_and_keeps_previous_release(case, tmp_path):
     file, line, edit, expected = CASES[case]
@@ -96,6 +97,7 @@ def test_bad_input_fails_with_location_and_keeps_previous_release(case, tmp_path
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temp files left either
 
 
+@pytest.mark.slow
 def test_free_text_and_ids_are_never_echoed(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     secret = "my phone is 07700 900123"
@@ -108,6 +110,7 @@ def test_free_text_and_ids_are_never_echoed(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_duplicate_user_id_names_lines_not_the_id(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     _rewrite(raw / "survey.jsonl", 6, _set("user_id", "user1"))
@@ -118,6 +121,7 @@ def test_duplicate_user_id_names_lines_not_the_id(tmp_path):
     assert "user1" not in messages[0]
 
 
+@pytest.mark.slow
 def test_turn_zero_with_one_response_is_a_warning_with_its_line(tmp_path):
     # Real PRISM has four such conversations (integrity.responses_per_turn): warn, do not block.
     raw = tiny_raw_dir(tmp_path / "raw")

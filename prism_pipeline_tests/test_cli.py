@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from prism_pipeline_tests.pipeline import tiny_raw_dir
+
+pytestmark = pytest.mark.slow  # runs the whole graph itself (conftest.py, the two tiers)
 
 BIN = Path(sys.executable).parent
 

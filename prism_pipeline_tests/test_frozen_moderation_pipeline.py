@@ -3,7 +3,11 @@
 import json
 import shutil
 
+import pytest
+
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+
+pytestmark = pytest.mark.slow  # runs the whole graph itself (conftest.py, the two tiers)
 
 
 def test_published_moderation_covering_every_text_is_reused(tmp_path):

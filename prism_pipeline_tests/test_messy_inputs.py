@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from prism_pipeline.inputs.normalise import process_text
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job
@@ -43,6 +44,7 @@ def _raw(raw: Path) -> Path:
     return raw
 
 
+@pytest.mark.slow
 def test_messy_texts_run_to_a_release(tmp_path):
     raw, out = _raw(tmp_path / "raw"), tmp_path / "release"
     result = run_job(make_defs(raw, out, tmp_path / "state"))

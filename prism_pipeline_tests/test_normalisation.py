@@ -81,6 +81,7 @@ def _pad_bundled_sample(raw):
     return original, padded, (user_item, model_item)
 
 
+@pytest.mark.slow
 def test_bundled_sample_with_padded_texts_is_normalised_and_warned(tmp_path):
     original, padded, (user_item, model_item) = _pad_bundled_sample(tmp_path / "raw")
     messages = sum(len(r["conversation_history"]) for r in padded[:50])
@@ -123,6 +124,7 @@ def _tiny_with_padding(raw):
     return raw
 
 
+@pytest.mark.slow
 def test_strict_mode_rejects_unnormalised_texts_and_writes_nothing(tmp_path):
     raw, out = _tiny_with_padding(tmp_path / "raw"), tmp_path / "release"
     result = run_job(make_defs(raw, out, tmp_path / "state", inputs=InputSettings(strict_texts=True)))
@@ -137,6 +139,7 @@ def test_strict_mode_rejects_unnormalised_texts_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strict", [False, True])
 def test_survey_texts_and_open_feedback_are_never_normalised(tmp_path, strict):
     raw, out = _tiny_with_padding(tmp_path / "raw"), tmp_path / "release"

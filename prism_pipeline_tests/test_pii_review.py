@@ -72,6 +72,7 @@ EVIDENCE = [
 ]
 
 
+@pytest.mark.slow
 def test_review_round_trip(setup):
     root, raw, reference = setup
     result = _run(root, raw, reference)
@@ -137,6 +138,7 @@ def test_review_round_trip(setup):
     assert evidence["column_id"].tolist() == ["system_string"]  # user0's own texts are gone, the shared one stays
 
 
+@pytest.mark.slow
 def test_import_refuses_an_edited_row(setup):
     root, raw, reference = setup
     _run(root, raw, reference)

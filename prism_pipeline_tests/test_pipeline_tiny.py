@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from prism_pipeline import codebook as cb
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
@@ -42,6 +44,7 @@ def test_full_release_on_tiny_dataset(tiny_release):
     assert list(first_prompt["moderation_flag"]["categories"]) == list(cb.MODERATION_CATEGORIES)
 
 
+@pytest.mark.slow
 def test_release_is_byte_identical_across_runs(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     defs = make_defs(raw, tmp_path / "a", tmp_path / "state_a")
@@ -53,6 +56,7 @@ def test_release_is_byte_identical_across_runs(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_published_flags_are_recomputed_and_differences_reported(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     # Publish flags: user1's balanced flag and user5's UK flag are wrong; US flags all right.

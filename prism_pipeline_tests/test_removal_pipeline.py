@@ -3,7 +3,6 @@ keep everyone else's ids and flags, record the ledger, and prove it."""
 
 import datetime as dt
 import json
-import shutil
 
 import dagster as dg
 import pandas as pd
@@ -16,18 +15,15 @@ from prism_pipeline.removal.ledger import read_ledger
 from prism_pipeline.removal.redact import STORED_TABLES
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.removal.scan import scan_paths
+from prism_pipeline_tests.pipeline import TINY_PARTITION_MIN_ROWS, run_job, tiny_raw_dir
 from prism_pipeline_tests.pipeline import make_defs as _make_defs
-from prism_pipeline_tests.pipeline import run_job, tiny_raw_dir
 
 FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
-# The tiny dataset's text tables (50-195 rows) are stored in parts, as PRISM's are (27k-106k
-# rows, state_store.PARTITION_MIN_ROWS); its survey, conversations and samples (4-17) plain.
-PARTITION_MIN_ROWS = 40
 PARTITIONED = {"conversation_history", "interactions", "metadata_table", "text_instances", "utterances"}
 
 
 def make_defs(raw, out, state, **kwargs):
-    return _make_defs(raw, out, state, partition_min_rows=PARTITION_MIN_ROWS, **kwargs)
+    return _make_defs(raw, out, state, partition_min_rows=TINY_PARTITION_MIN_ROWS, **kwargs)
 
 
 def _rows(out, name):
@@ -65,28 +61,13 @@ def _without(release, user_id):
     return {name: [r for r in rows if r["user_id"] != user_id] for name, rows in release.items()}
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """One full release of the tiny dataset, copied by each test (a full run costs seconds)."""
-    root = tmp_path_factory.mktemp("base")
-    raw = tiny_raw_dir(root / "raw")
-    (root / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    assert run_job(make_defs(raw, root / "release", root / "state"), instance=instance).success
-    instance.dispose()
-    return root
-
-
-def _world(base, target):
-    shutil.copytree(base, target)
-    raw, out, state = target / "raw", target / "release", target / "state"
-    instance = dg.DagsterInstance.local_temp(str(target / "dagster_home"))
-    return raw, out, state, instance, make_defs(raw, out, state)
+def _world(tiny_release, target):
+    return tuple(tiny_release.copy(target))
 
 
 @pytest.fixture
-def world(base, tmp_path):
-    return _world(base, tmp_path / "w")
+def world(tiny_release, tmp_path):
+    return _world(tiny_release, tmp_path / "w")
 
 
 def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path):
@@ -135,7 +116,7 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     assert _written(result, "metadata_release") == "carried forward without removed participants"
 
 
-def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
+def test_two_removals_in_sequence_equal_both_at_once(world, tiny_release, tmp_path):
     raw, out, state, instance, defs = world
     _request(raw, state, "user0")
     assert run_job(defs, "removal_rerun", instance=instance).success
@@ -143,7 +124,7 @@ def test_two_removals_in_sequence_equal_both_at_once(world, base, tmp_path):
     assert run_job(defs, "removal_rerun", instance=instance).success
     sequential = {name: (out / name).read_bytes() for name in FILES}
 
-    raw2, out2, state2, instance2, defs2 = _world(base, tmp_path / "w2")
+    raw2, out2, state2, instance2, defs2 = _world(tiny_release, tmp_path / "w2")
     _request(raw2, state2, "user0")
     _request(raw2, state2, "user3")
     assert run_job(defs2, "removal_rerun", instance=instance2).success
@@ -183,14 +164,15 @@ def _stored(state):
             if state_store.table_path(state, [asset]).exists()}
 
 
-def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
+@pytest.mark.slow
+def test_removal_run_equals_a_full_rebuild(world, tiny_release, tmp_path):
     """The redaction (removal_rerun) and a rebuild from the raw files with the request applied
     (full_release) give the same release, byte for byte, and the same stored tables."""
     raw, out, state, instance, defs = world
     _request(raw, state, "user1")
     assert run_job(defs, "removal_rerun", instance=instance).success
 
-    raw2, out2, state2, instance2, defs2 = _world(base, tmp_path / "w2")
+    raw2, out2, state2, instance2, defs2 = _world(tiny_release, tmp_path / "w2")
     _request(raw2, state2, "user1")
     rebuilt = run_job(defs2, "full_release", instance=instance2)
     assert rebuilt.success
@@ -202,7 +184,7 @@ def test_removal_run_equals_a_full_rebuild(world, base, tmp_path):
         pd.testing.assert_frame_equal(redacted[asset], frame, obj=asset)
 
 
-def test_every_stored_table_with_participant_rows_is_redacted(base):
+def test_every_stored_table_with_participant_rows_is_redacted(tiny_release):
     """A new asset holding participant rows must be added to STORED_TABLES (the leak check
     would catch it, but only after a removal)."""
     from prism_pipeline import state_store
@@ -210,7 +192,7 @@ def test_every_stored_table_with_participant_rows_is_redacted(base):
 
     redacted = {asset for asset, _ in STORED_TABLES}
     # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
-    stored = [p for p in (base / "state" / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
+    stored = [p for p in (tiny_release.state / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
     assert {p.name for p in stored if p.is_dir()} == PARTITIONED
     with_ids = {p.name for p in stored
                 if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
@@ -258,6 +240,7 @@ def test_rep_chart_is_redrawn_only_for_the_country_whose_cells_changed(world):
     assert us_after == us_before
 
 
+@pytest.mark.slow
 def test_removal_run_before_any_build_says_to_run_the_full_release(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     defs = make_defs(raw, tmp_path / "release", tmp_path / "state")
@@ -354,6 +337,7 @@ def test_sensor_launches_a_removal_run_for_new_requests_only(world):
     assert evaluate().skip_message == "every request is already applied"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reference", "stable"])
 def test_rep_sample_after_a_removal_follows_the_mode(mode, tmp_path):
     from prism_pipeline.sampling.resources import SamplingSettings
@@ -383,7 +367,7 @@ def test_a_removal_deletes_the_shard_cache_files_a_killed_sharded_run_left(world
     from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache, shard_cache_files, shard_cache_path
 
     raw, out, state, instance, defs = world
-    # A run with FlagSettings.shards = 2 killed before collect_flags leaves its shard files,
+    # A run with two flag shards killed before collect_flags leaves its shard files,
     # which hold flags of every text of the shard, the removed participant's included.
     leftover = shard_cache_path(state, 1, 2)
     with FlagCache(leftover) as shard:

@@ -14,7 +14,7 @@ from prism_pipeline import schemas, state_store
 from prism_pipeline.inputs.parse import read_survey
 from prism_pipeline.removal.requests import add_request
 from prism_pipeline.validation import schema_check_result
-from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+from prism_pipeline_tests.pipeline import run_job, shared_runs
 
 MODELS = {
     "census_cells": schemas.CensusCellsSchema,
@@ -45,24 +45,30 @@ def _checks(result):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Two runs of the tiny dataset in one state dir: the plain release, then a removal of
-    user1 with a published utterances.jsonl and a published metadata.jsonl covering its first
-    100 texts in the raw dir (so every asset has rows in at least one run)."""
-    root = tmp_path_factory.mktemp("schemas")
-    raw, out, state = tiny_raw_dir(root / "raw"), root / "release", root / "state"
-    first = run_job(make_defs(raw, out, state))
-    assert first.success
-    plain = (_frames(state), _checks(first))
+def plain(tiny_release):
+    """The shared tiny release's stored frames and check results."""
+    return _frames(tiny_release.state), _checks(tiny_release.result)
+
+
+@pytest.fixture(scope="module")
+def runs(plain, tiny_release, tmp_path_factory):
+    """The plain release, and a full run after a removal of user1 with a published
+    utterances.jsonl and a published metadata.jsonl covering its first 100 texts in the raw dir
+    (so every asset has rows in at least one run). Only slow tests ask for it."""
+    world = tiny_release.copy(tmp_path_factory.mktemp("schemas") / "w")
+    raw, out, state = world.raw, world.out, world.state
     shutil.copy(out / "utterances.jsonl", raw / "utterances.jsonl")
     lines = (out / "metadata.jsonl").read_text().splitlines(keepends=True)
     (raw / "metadata.jsonl").write_text("".join(lines[:100]))
     add_request(state, "user1", read_survey(raw / "survey.jsonl")["user_id"], dt.date(2026, 11, 1))
-    second = run_job(make_defs(raw, out, state))
+    with shared_runs():
+        second = run_job(world.defs, instance=world.instance)
+    world.instance.dispose()
     assert second.success
     return {"plain": plain, "removal": (_frames(state), _checks(second))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["plain", "removal"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_passes_on_materialised_frame(runs, run, name):
@@ -73,12 +79,14 @@ def test_model_passes_on_materialised_frame(runs, run, name):
     MODELS[name].validate(schemas.typed_if_empty(MODELS[name], frame), lazy=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "pii_review_evidence"])  # rows: test_pii_review
 def test_every_model_saw_rows(runs, name):
     # A pass on no rows proves little: in the removal run every one of these frames has rows.
     assert len(runs["removal"][0][name]) > 0
 
 
+@pytest.mark.slow
 def test_schema_checks_pass_in_both_runs(runs):
     names = {f"{name}_schema" for name in MODELS}
     for run in ("plain", "removal"):
@@ -109,8 +117,8 @@ def _failures(model, frame) -> set[tuple[str, str]]:
     return set(zip(columns.astype(str), cases["check"].astype(str)))
 
 
-def test_census_cells_bad_label_and_share(runs):
-    cells = runs["plain"][0]["census_cells"].copy()
+def test_census_cells_bad_label_and_share(plain):
+    cells = plain[0]["census_cells"].copy()
     cells.loc[0, "sex"] = "Other"
     cells.loc[1, "share_of_adults"] += 0.001
     # A row rule reports every column of the failing row.
@@ -118,22 +126,22 @@ def test_census_cells_bad_label_and_share(runs):
         (c, "share_follows_population") for c in cells.columns}
 
 
-def test_census_cells_duplicate_cell(runs):
-    cells = runs["plain"][0]["census_cells"]
+def test_census_cells_duplicate_cell(plain):
+    cells = plain[0]["census_cells"]
     doubled = pd.concat([cells, cells.iloc[[0]]], ignore_index=True)
     doubled["share_of_adults"] = doubled["population"] / doubled.groupby("country")["population"].transform("sum")
     assert _failures(schemas.CensusCellsSchema, doubled) == {
         (c, "multiple_fields_uniqueness") for c in ("country", "age_band", "census_ethnicity", "sex")}
 
 
-def test_census_weights_must_average_one(runs):
-    weights = runs["plain"][0]["census_weights"].copy()
+def test_census_weights_must_average_one(plain):
+    weights = plain[0]["census_weights"].copy()
     weights.loc[0, "weight"] *= 2
     assert _failures(schemas.CensusWeightsSchema, weights) == {(c, "weights_mean_one") for c in weights.columns}
 
 
-def test_rep_sample_duplicate_user_is_reported_without_the_id(runs):
-    rep = runs["plain"][0]["uk_rep_sample"]
+def test_rep_sample_duplicate_user_is_reported_without_the_id(plain):
+    rep = plain[0]["uk_rep_sample"]
     bad = pd.concat([rep, rep.iloc[[2]]], ignore_index=True)
     assert _failures(schemas.UkRepSampleSchema, bad) == {("user_id", "field_uniqueness")}
     result = schema_check_result(schemas.UkRepSampleSchema, bad, "uk_rep_sample")
@@ -145,13 +153,13 @@ def test_rep_sample_duplicate_user_is_reported_without_the_id(runs):
         ("included_in_UK_REP", "column_in_schema"), ("included_in_US_REP", "column_in_dataframe")}
 
 
-def test_balanced_subset_flag_must_be_bool(runs):
-    flags = runs["plain"][0]["balanced_subset"].astype({"included_in_balanced_subset": object})
+def test_balanced_subset_flag_must_be_bool(plain):
+    flags = plain[0]["balanced_subset"].astype({"included_in_balanced_subset": object})
     assert _failures(schemas.BalancedSubsetSchema, flags) == {("included_in_balanced_subset", "dtype('bool')")}
 
 
-def test_text_instances_ids_follow_block(runs):
-    texts = runs["plain"][0]["text_instances"].copy()
+def test_text_instances_ids_follow_block(plain):
+    texts = plain[0]["text_instances"].copy()
     assert texts.loc[0, "column_id"] == "system_string"
     texts.loc[0, "conversation_id"] = "c0"
     # A row rule reports the row's non-null values, one per column.
@@ -159,8 +167,8 @@ def test_text_instances_ids_follow_block(runs):
         (c, "ids_follow_block") for c in ("column_id", "user_id", "conversation_id", "text")}
 
 
-def test_text_flags_backend_and_score(runs):
-    flags = runs["plain"][0]["text_flags"].copy()
+def test_text_flags_backend_and_score(plain):
+    flags = plain[0]["text_flags"].copy()
     flags.loc[0, "moderation_backend"] = "remote"
     flags.loc[1, "moderation_flag.category_scores.hate"] = 1.5
     assert _failures(schemas.TextFlagsSchema, flags) == {
@@ -168,13 +176,14 @@ def test_text_flags_backend_and_score(runs):
         ("moderation_flag.category_scores.hate", "less_than_or_equal_to(1.0)")}
 
 
-def test_manual_review_key_is_unique(runs):
-    review = runs["plain"][0]["pii_manual_review"]
+def test_manual_review_key_is_unique(plain):
+    review = plain[0]["pii_manual_review"]
     doubled = pd.concat([review, review.iloc[[0]]], ignore_index=True)
     assert _failures(schemas.PiiManualReviewSchema, doubled) == {
         ("column_id", "multiple_fields_uniqueness"), ("text_sha256", "multiple_fields_uniqueness")}
 
 
+@pytest.mark.slow
 def test_removal_requests_and_erasure_formats(runs):
     requests = runs["removal"][0]["removal_requests"].copy()
     requests.loc[0, "request_id"] = "rr-12"

@@ -80,6 +80,7 @@ def test_check_raw_dir_names_file_and_remedy(tmp_path, case):
     assert parse.check_raw_dir(raw) == [expected]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["bom", "not_utf8", "truncated", "empty"])
 def test_same_line_when_the_asset_reads_the_file(tmp_path, case):
     name, edit, expected = CASES[case]
@@ -114,6 +115,7 @@ def _cli(tmp_path, raw, home: Path):
                            "--state", str(tmp_path / "state")], env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_setup_mistake_is_one_line_without_traceback(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     _bom(raw / "survey.jsonl")
@@ -146,6 +148,7 @@ def test_a_missing_dagster_home_is_created(tmp_path, monkeypatch, capsys):
     assert (home / "history" / "runs.db").exists()
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_dagster_home_that_is_a_file(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     (tmp_path / "file_home").write_text("")

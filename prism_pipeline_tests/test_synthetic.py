@@ -252,6 +252,7 @@ def test_sample_contains_the_features_the_pipeline_must_see(sample):
 
 
 # --------------------------------------------------------------------------- full scale
+@pytest.mark.slow  # scale-1 data: the fast tier runs none
 def test_scale_one_reproduces_the_headline_counts(tmp_path, structure):
     counts = gen.generate(tmp_path, scale=1, seed=0)
     assert counts == {"users": 1500, "survey_only": 104, "conversations": 8011, "interactions": 27_172,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import dagster as dg
 import pytest
 
 from prism_pipeline.inputs.parse import read_survey
@@ -16,7 +15,7 @@ from prism_pipeline.sources import stamp
 from prism_pipeline.sources.files import SOURCE_FILES, source_path
 from prism_pipeline.sources.observations import latest_observed_version
 from prism_pipeline.sources.staleness import observe_sources, unsynced_assets
-from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
+from prism_pipeline_tests.pipeline import make_defs, run_job
 
 SURVEY_DOWNSTREAM = {"survey_input", "text_instances", "text_flags", "metadata_table", "pii_review_evidence",
                      "uk_rep_sample", "us_rep_sample", "census_weights", "survey_release", "conversations_release",
@@ -24,13 +23,10 @@ SURVEY_DOWNSTREAM = {"survey_input", "text_instances", "text_flags", "metadata_t
 
 
 @pytest.fixture
-def world(tmp_path):
-    raw, out, state = tiny_raw_dir(tmp_path / "raw"), tmp_path / "release", tmp_path / "state"
-    (tmp_path / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
-        defs = make_defs(raw, out, state)
-        assert run_job(defs, instance=instance).success
-        yield raw, out, state, instance, defs
+def world(tiny_release, tmp_path):
+    world = tiny_release.copy(tmp_path / "w")
+    yield tuple(world)
+    world.instance.dispose()
 
 
 def _keys(keys) -> set[str]:
@@ -44,6 +40,7 @@ def _edit_survey(raw) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
+@pytest.mark.slow
 def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
     from prism_pipeline.hashing import sha256_path
 
@@ -57,7 +54,7 @@ def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
     assert unsynced_assets(instance, defs) == set()
 
     # The stamp that lets the CLI skip loading Dagster holds while nothing changes.
-    home = str(tmp_path / "home")
+    home = str(tmp_path / "w" / "dagster_home")
     dirs = {"raw": str(raw), "state": str(state)}
     sources = {key: str(source_path(paths, key)) for key in SOURCE_FILES}
     assert not stamp.is_current(state, dirs, home)  # none recorded yet
