@@ -5,8 +5,8 @@ The code location's single ``dagster.Definitions`` is ``prism_pipeline.definitio
 pandas (below), so importing a pure module (``prism_pipeline.sampling.balanced``) does not
 build the definitions.
 
-pandas 3 stores ``str`` columns with pyarrow whenever pyarrow is importable, and
-``dask[dataframe]`` (required by dagster-dask, the distributed executor) installs it. The
+pandas 3 stores ``str`` columns with pyarrow whenever pyarrow is importable, and the optional
+``dask`` extra (dagster-dask, the distributed executor, requires ``dask[dataframe]``) installs it. The
 pipeline is built and verified on Python-object strings: the input readers' dtype table,
 byte-identical releases, and the state pickles the raw-byte leak scanner reads (one
 delimited Python string per value; an arrow buffer runs values together). So the storage is

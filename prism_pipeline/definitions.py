@@ -52,13 +52,14 @@ full_release_job = dg.define_asset_job(
 def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None,
                flags: FlagSettings | None = None, partition_min_rows: int | None = None,
                inputs: InputSettings | None = None,
-               executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+               executor: dg.ExecutorDefinition | None = None, flag_shards: int = 1) -> dg.Definitions:
     """``executor``: every job's executor, in-process by default (see below); a per-step one
-    (``dg.multiprocess_executor``, ``prism_pipeline.dask_executor.dask_executor``,
-    ``dagster_k8s.k8s_job_executor``) needs a persistent instance and a reconstructable job."""
+    (``dg.multiprocess_executor``, ``dagster_dask.dask_executor``, ``dagster_k8s.k8s_job_executor``)
+    needs a persistent instance and a reconstructable job. ``flag_shards``: the flagging steps
+    (hash shards of the texts), fixed here so every executor sees the whole plan up front."""
     io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(MODULES),
+        assets=[*dg.load_assets_from_modules(MODULES), metadata_assets.text_flags_asset(flag_shards)],
         asset_checks=[*dg.load_asset_checks_from_modules(CHECK_MODULES), *schema_checks.CHECKS],
         jobs=[full_release_job, removal_rerun_job],
         sensors=[audit_report_sensor(),
@@ -66,7 +67,7 @@ def build_defs(prism_paths: PrismPaths, sampling: SamplingSettings | None = None
         # One process per run: on a 2-core machine a process per step (the multiprocess default)
         # spends more time importing pandas and Dagster than computing; the heavy per-text work
         # has its own process pool. A multi-machine deployment swaps this for the dask or k8s
-        # executor (README, "Beyond one machine").
+        # executor (docs/operating.md, "Beyond one machine").
         executor=executor or dg.in_process_executor,
         resources={
             "prism_paths": prism_paths,
@@ -90,7 +91,7 @@ def _env_defs() -> dg.Definitions:
         state_dir=dg.EnvVar("PRISM_STATE_DIR"),
         reference_dir=dg.EnvVar("PRISM_REFERENCE_DIR"),
     )
-    return build_defs(paths)
+    return build_defs(paths, flag_shards=int(os.environ.get("PRISM_FLAG_SHARDS", "1")))
 
 
 defs = _env_defs()

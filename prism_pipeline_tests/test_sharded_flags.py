@@ -22,7 +22,6 @@ from prism_pipeline.metadata_flags.cache import (
     shard_cache_path,
 )
 from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
-from prism_pipeline.metadata_flags.resources import FlagSettings
 from prism_pipeline.metadata_flags.runner import hash_texts, run_detectors, shard_of, uncached_rows
 from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
 
@@ -105,6 +104,7 @@ def flags_materialization(result) -> dict:
     return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
 
 
+@pytest.mark.slow
 def test_three_shards_on_the_multiprocess_executor_equal_one_shard_in_process(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # inherited by every step process
     raw = tiny_raw_dir(tmp_path / "raw")
@@ -112,7 +112,7 @@ def test_three_shards_on_the_multiprocess_executor_equal_one_shard_in_process(tm
     expected = text_flags_table(tmp_path / "state1")
 
     state = tmp_path / "state3"
-    defs = make_defs(raw, tmp_path / "out3", state, flags=FlagSettings(shards=3))
+    defs = make_defs(raw, tmp_path / "out3", state, flag_shards=3)
     # Everything but text_flags and what depends on it, in process; then text_flags alone.
     downstream = dg.AssetSelection.assets("text_flags").downstream().required_multi_asset_neighbors()
     upstream = (dg.AssetSelection.all() - downstream).resolve(
@@ -131,8 +131,8 @@ def test_three_shards_on_the_multiprocess_executor_equal_one_shard_in_process(tm
         shard_steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"
                              and e.step_key.startswith("text_flags.flag_shard"))
         pids = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert shard_steps == [f"text_flags.flag_shard[shard_{i}_of_3]" for i in range(3)]
-    assert len(pids) >= 5  # plan, three shards and collect: each step its own process
+    assert shard_steps == [f"text_flags.flag_shard_{i}_of_3" for i in range(3)]
+    assert len(pids) >= 5  # prepare, three shards and collect: each step its own process
     got = text_flags_table(state)
     assert pickle.dumps(got) == pickle.dumps(expected)  # byte for byte
     pd.testing.assert_frame_equal(got, expected)

@@ -1,12 +1,14 @@
 """The metadata layer as assets (SPEC §2): text instances → flags → the metadata table.
 
-Flagging is a graph-backed asset that fans out over hash shards of the texts
-(``FlagSettings.shards``): each shard is its own step, and a final step reads every result
-back from the content cache. With one shard the step writes the main cache; with n > 1 each
-step writes its own shard file and the final step, the main cache's only writer, merges them
+Flagging is a graph-backed asset that fans out over hash shards of the texts (``shards`` of
+:func:`text_flags_asset`, fixed when the definitions are built, so the stock executors see
+every step up front): each shard is its own step, and a final step reads every result back
+from the content cache. With one shard the step writes the main cache; with n > 1 each step
+writes its own shard file and the final step, the main cache's only writer, merges them
 (cache.py, "Shard files"), so the shards may run on separate machines. With the default
 in-process executor the shards run one after another on this machine; with a per-step
-executor (multiprocess, ``prism_pipeline.dask_executor``, k8s) they run in parallel.
+executor (``dg.multiprocess_executor``, ``dagster_dask.dask_executor``, ``dagster_k8s``'s
+``k8s_job_executor``) they run in parallel.
 Materialisation metadata carries counts and rates only, never text or ids.
 """
 
@@ -139,19 +141,15 @@ def _progress(context, label: str):
     return report
 
 
-@dg.op(ins={"after_erasure": dg.In(dg.Nothing), "flag_config": dg.In(dg.Nothing)}, out=dg.DynamicOut(int),
-       description="One step per hash shard of the texts (FlagSettings.shards), once the erasure has purged "
-                   "the cache.")
-def plan_flag_shards(prism_paths: PrismPaths, flag_settings: FlagSettings):
-    n = max(1, flag_settings.shards)
+@dg.op(ins={"after_erasure": dg.In(dg.Nothing), "flag_config": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing),
+       description="Before the shard steps, once the erasure has purged the cache: with more than one shard, "
+                   "fold a WAL a killed writer left into the main cache, which the shards then open read-only.")
+def prepare_flag_cache(prism_paths: PrismPaths) -> None:
     main = prism_paths.state / DEFAULT_FILENAME
-    if n > 1 and main.exists():
-        # The shard steps open the main cache immutable (no locks, no -wal): fold in a WAL a
-        # killed writer left (closing the only connection checkpoints it) and bring an older
-        # schema up to date first, while no other step writes it.
+    if main.exists():
+        # The shard steps open the main cache immutable (no locks, no -wal): closing the only
+        # connection checkpoints a WAL a killed writer left, while no other step writes it.
         FlagCache(main).close()
-    for i in range(n):
-        yield dg.DynamicOutput(i, mapping_key=f"shard_{i}_of_{n}")
 
 
 def _detector_runs(text_instances: pd.DataFrame, published_moderation: pd.DataFrame,
@@ -180,17 +178,28 @@ def _uncached_work(runs: list, main_path, shard: tuple[int, int]) -> list[tuple[
     return work
 
 
-@dg.op(description="Language, PII and moderation for the texts of one hash shard, computing only what the "
-                   "content cache lacks and committing each chunk as it completes. With FlagSettings.shards > 1 "
-                   "the step reads the main cache only and writes its own shard file (state/flags/).")
-def flag_shard(context: dg.OpExecutionContext, shard: int, text_instances: pd.DataFrame,
-               published_moderation: pd.DataFrame, prism_paths: PrismPaths, flag_settings: FlagSettings) -> int:
-    n = max(1, flag_settings.shards)
+def flag_shard_op(shard: int, n: int) -> dg.OpDefinition:
+    """The step that flags hash shard ``shard`` of ``n`` (one op per shard: the fan-out is fixed
+    when the definitions are built, so every executor sees the whole plan up front)."""
+
+    @dg.op(name=f"flag_shard_{shard}_of_{n}", ins={"ready": dg.In(dg.Nothing)},
+           description=f"Language, PII and moderation for the texts of hash shard {shard} of {n}, computing only "
+                       "what the content cache lacks and committing each chunk as it completes. With more than "
+                       "one shard the step reads the main cache only and writes its own shard file (state/flags/).")
+    def flag_shard(context: dg.OpExecutionContext, text_instances: pd.DataFrame, published_moderation: pd.DataFrame,
+                   prism_paths: PrismPaths, flag_settings: FlagSettings) -> int:
+        return _flag_shard(context, shard, n, text_instances, published_moderation, prism_paths, flag_settings)
+
+    return flag_shard
+
+
+def _flag_shard(context, shard: int, n: int, text_instances: pd.DataFrame, published_moderation: pd.DataFrame,
+                prism_paths: PrismPaths, flag_settings: FlagSettings) -> int:
     runs = _detector_runs(text_instances, published_moderation, flag_settings)
     if n == 1:  # the only writer: straight into the main cache
         path, work, restrict = prism_paths.state / DEFAULT_FILENAME, runs, (shard, n)
     else:  # maybe on another machine: read the main cache, write only this shard's own file
-        path, work, restrict = shard_cache_path(prism_paths.state, shard, n), None, None
+        path, restrict = shard_cache_path(prism_paths.state, shard, n), None
         work = _uncached_work(runs, prism_paths.state / DEFAULT_FILENAME, (shard, n))
         if not work:
             context.log.info(f"shard {shard} of {n}: every result is in the main cache")
@@ -205,7 +214,7 @@ def flag_shard(context: dg.OpExecutionContext, shard: int, text_instances: pd.Da
     return added
 
 
-@dg.op(description="Merge the shard cache files into the main cache (FlagSettings.shards > 1), then read every "
+@dg.op(description="Merge the shard cache files into the main cache (more than one shard), then read every "
                    "text's flags back from it (raises if a shard left any uncomputed).")
 def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text_instances: pd.DataFrame,
                   published_moderation: pd.DataFrame, prism_paths: PrismPaths,
@@ -231,22 +240,33 @@ def collect_flags(context: dg.OpExecutionContext, shard_entries: list[int], text
     })
 
 
-@dg.graph_asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version=VERSION,
-    # The erasure purges removed texts from the cache: flagging must not run beside it (a
-    # per-step executor would otherwise start both at once) nor read what it is deleting.
-    # flag_config: the result settings, so a changed threshold marks the flags unsynced.
-    ins={"text_instances": dg.AssetIn(), "published_moderation": dg.AssetIn(),
-         "erasure": dg.AssetIn(dagster_type=dg.Nothing), "flag_config": dg.AssetIn(dagster_type=dg.Nothing)},
-    description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
-                "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
-                "backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR.",
-    metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
-)
-def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame, erasure, flag_config) -> pd.DataFrame:
-    shards = plan_flag_shards(after_erasure=erasure, flag_config=flag_config)
-    entries = shards.map(lambda shard: flag_shard(shard, text_instances, published_moderation))
-    return collect_flags(entries.collect(), text_instances, published_moderation)
+def text_flags_asset(shards: int = 1) -> dg.AssetsDefinition:
+    """The ``text_flags`` graph asset with ``shards`` flagging steps (``build_defs(flag_shards=)``)."""
+    if shards < 1:
+        raise ValueError(f"flag shards must be >= 1, got {shards}")
+    shard_ops = [flag_shard_op(i, shards) for i in range(shards)]
+
+    @dg.graph_asset(
+        name="text_flags", group_name=GROUP, owners=OWNERS, kinds={"python", "sqlite"}, code_version=VERSION,
+        # The erasure purges removed texts from the cache: flagging must not run beside it (a
+        # per-step executor would otherwise start both at once) nor read what it is deleting.
+        # flag_config: the result settings, so a changed threshold marks the flags unsynced.
+        ins={"text_instances": dg.AssetIn(), "published_moderation": dg.AssetIn(),
+             "erasure": dg.AssetIn(dagster_type=dg.Nothing), "flag_config": dg.AssetIn(dagster_type=dg.Nothing)},
+        description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
+                    "cleaning changes the text) and moderation_flag (frozen published results, else the configured "
+                    f"backend), cached by (detector, version, sha256 of the text) under PRISM_STATE_DIR; {shards} "
+                    "flagging step(s), one per hash shard of the texts.",
+        metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
+    )
+    def text_flags(text_instances: pd.DataFrame, published_moderation: pd.DataFrame, erasure,
+                   flag_config) -> pd.DataFrame:
+        ready = prepare_flag_cache(after_erasure=erasure, flag_config=flag_config)
+        entries = [op(ready=ready, text_instances=text_instances, published_moderation=published_moderation)
+                   for op in shard_ops]
+        return collect_flags(entries, text_instances, published_moderation)
+
+    return text_flags
 
 
 @dg.asset(

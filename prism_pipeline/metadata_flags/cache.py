@@ -71,7 +71,7 @@ freed like any deleted file's.
 
 Shard files: one writer per file
 --------------------------------
-With ``FlagSettings.shards = n > 1`` each flagging step may run on another machine, where
+With ```build_defs(flag_shards=n)`, n > 1,`` each flagging step may run on another machine, where
 SQLite's locking over a network filesystem cannot be trusted; so no two processes write one
 file. Step ``i`` opens the main cache read-only (``FlagCache(path, read_only=True)``) to
 find what its texts lack and writes only those results to its own file,

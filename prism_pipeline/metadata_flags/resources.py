@@ -12,13 +12,9 @@ class FlagSettings(dg.ConfigurableResource):
     ``openai`` (needs OPENAI_API_KEY). ``use_frozen_moderation``: reuse the published
     ``moderation_flag`` from a ``metadata.jsonl`` in the raw dir for the texts it covers, so
     only new texts go to the backend (SPEC §7.3). ``workers``: processes for per-text work
-    (0 = one per core). ``shards``: independent flagging steps, each a hash partition of the
-    texts (README, "Beyond one machine"). With 1 the step writes the main flag cache
-    (``<state>/flag_cache.sqlite``); with n > 1 step i only reads the main cache and writes
-    what it lacks to its own ``<state>/flags/shard-i-of-n.sqlite``, which ``collect_flags``
-    merges into the main cache and deletes, so the steps may run on separate machines
-    sharing the state dir and no two processes write one SQLite file (metadata_flags/cache.py,
-    "Shard files"). A warm rerun computes and writes nothing whatever n is.
+    (0 = one per core). How many flagging steps there are is not a setting but part of the
+    graph: ``build_defs(flag_shards=n)`` (``PRISM_FLAG_SHARDS`` for the code location), fixed
+    when the definitions are built so any executor sees every step up front.
     """
 
     moderation_backend: Literal["local", "openai"] = "local"
@@ -27,10 +23,9 @@ class FlagSettings(dg.ConfigurableResource):
     use_frozen_moderation: bool = True
     workers: int = 0
     chunk_size: int = 1000
-    shards: int = 1
 
     def result_settings(self) -> dict:
-        """The fields that change results (not workers, chunk size or shards): the flags' settings
+        """The fields that change results (not workers or chunk size): the flags' settings
         version (``sources/assets.py``), so a new threshold marks the flags unsynced and more
         workers do not."""
         return {k: getattr(self, k) for k in ("moderation_backend", "moderation_threshold", "openai_model",

@@ -47,7 +47,7 @@ across runs and machines, and duplicates of a text always land in the same shard
 
 No two processes write one cache file (SQLite's locks cannot be trusted over a network
 filesystem, and a shard step may run on another machine). The ``text_flags`` graph asset
-(``metadata_flags/assets.py``) does this with ``FlagSettings.shards = n > 1``:
+(``metadata_flags/assets.py``) does this with ```build_defs(flag_shards=n)`, n > 1,``:
 
 * step ``flag_shard`` ``i`` opens the main cache read-only and asks :func:`uncached_rows`
   which of shard ``i``'s texts it lacks, per detector; only those go to ``run_detectors``,
