@@ -19,8 +19,7 @@ On synthetic data from ``prism_pipeline_synthetic.generator.generate(out, scale,
   (d) again after one participant's texts changed (the participant with the most texts);
 
 checks that (a) and (b) give the same language and PII flag on every text, that (c) gives
-exactly (b)'s flags and (d) exactly (b)'s on every unchanged row (warm runs read the
-snapshot files beside the cache, see ``cache.py``), and prints each time, the ratios against
+exactly (b)'s flags and (d) exactly (b)'s on every unchanged row, and prints each time, the ratios against
 the targets ((b) >= 5x faster than (a); (c), (d) >= 50x faster than (b)) and the peak
 resident memory. Each phase runs in its own subprocess, so its peak memory
 (``getrusage`` maxrss of the phase process and of its largest child) is its own. It also
@@ -288,7 +287,6 @@ def main() -> None:
     unchanged = (instances["user_id"] != changed_participant(instances)[1]).to_numpy()
     warm_c_same = pd.read_pickle(args.out / "flags_c.pkl").equals(all_b)
     warm_d_same = pd.read_pickle(args.out / "flags_d.pkl")[unchanged].equals(all_b[unchanged])
-    snapshot_bytes = sum(p.stat().st_size for p in (args.out / "cache").iterdir() if ".snap-" in p.name)
     summary = {
         "texts": n,
         "a_seconds_full": a_seconds,
@@ -301,7 +299,6 @@ def main() -> None:
         "pii_mismatches": int((~same_pii).sum()),
         "c_equals_b": bool(warm_c_same),
         "d_equals_b_on_unchanged_rows": bool(warm_d_same),
-        "snapshot_bytes": snapshot_bytes,
     }
     results["summary"] = summary
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -335,7 +332,7 @@ def main() -> None:
     print(f"flags identical on all {summary['flags_compared']:,} compared texts: "
           f"language mismatches {summary['language_mismatches']}, PII mismatches {summary['pii_mismatches']}")
     print(f"warm flags equal to (b): (c) {warm_c_same}, (d) on its {int(unchanged.sum()):,} unchanged rows "
-          f"{warm_d_same}; snapshot files {snapshot_bytes / 2**20:.1f} MiB")
+          f"{warm_d_same}")
     print(f"results: {args.out / 'results.json'}")
     if summary["language_mismatches"] or summary["pii_mismatches"] or not (warm_c_same and warm_d_same):
         sys.exit(1)

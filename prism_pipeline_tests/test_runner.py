@@ -281,7 +281,7 @@ def test_killed_run_resumes_from_committed_chunks(tmp_path, log_dir, workers, cr
 
 
 # ---------------------------------------------------------------------------------------
-# Warm reruns through the snapshot
+# Warm reruns
 # ---------------------------------------------------------------------------------------
 class ShapeDetector:
     """Results of two shapes: texts longer than 5 characters get an extra key."""
@@ -293,49 +293,22 @@ class ShapeDetector:
         return [{"n": len(t), "long": True} if len(t) > 5 else {"n": len(t)} for t in texts]
 
 
-class SQLiteReads:
-    """Records the hashes each ``get_series`` call asks SQLite for."""
-
-    def __init__(self, cache: FlagCache, monkeypatch) -> None:
-        self.calls: list[list[str]] = []
-        real = cache.get_series
-
-        def recorded(detector_id, version, hashes):
-            self.calls.append(list(hashes))
-            return real(detector_id, version, hashes)
-
-        monkeypatch.setattr(cache, "get_series", recorded)
-
-
-def snapshot_rows(cache: FlagCache, detector_id: str, version: str) -> dict[str, str]:
-    from prism_pipeline.metadata_flags.cache import hex_of
-
-    snap = cache.snapshot(detector_id, version)
-    return dict(zip(hex_of(snap.digests), [snap.results[c] for c in snap.codes], strict=True))
-
-
-def test_warm_rerun_reads_the_snapshot_not_sqlite(log_dir, cache, monkeypatch):
+def test_warm_rerun_computes_only_a_changed_text(log_dir, cache):
     texts = pd.Series(["banana", None, "kiwi", "banana", "EMPTY STRING", ""], index=list("abcdef"))
     cold = run_detectors(texts, [counting(log_dir), ParityDetector()], cache)
-    assert snapshot_rows(cache, "parity", "p1") == {
-        text_sha256(t): f'{{"even":{str(len(t) % 2 == 0).lower()}}}' for t in ["banana", "kiwi", "EMPTY STRING", ""]}
-    reads = SQLiteReads(cache, monkeypatch)
     warm = run_detectors(texts, [counting(log_dir), ParityDetector()], cache)
     pd.testing.assert_frame_equal(warm, cold)
-    assert reads.calls == []
+    assert len(computed(log_dir)) == 4  # the four distinct texts, once
     changed = texts.copy()
     changed["c"] = "kiwis"
     out = run_detectors(changed, [counting(log_dir), ParityDetector()], cache)
-    assert reads.calls == [[text_sha256("kiwis")]] * 2  # per detector, only the changed text
     assert out.loc["c", "length"] == 5 and not out.loc["c", "even"]
     assert computed(log_dir)[4:] == [text_sha256("kiwis")]
-    run_detectors(changed, [counting(log_dir), ParityDetector()], cache)
-    assert len(reads.calls) == 2  # now in the snapshot too
 
 
 def test_output_depends_on_the_run_texts_only(cache, tmp_path):
-    """The snapshot holds results of texts not in this run: columns, order and dtypes come
-    from this run's texts alone, as with a fresh cache."""
+    """The cache holds results of texts not in this run: columns, order and dtypes come from
+    this run's texts alone, as with a fresh cache."""
     run_detectors(pd.Series(["a much longer text", "ab", None]), [ShapeDetector()], cache)
     subset = pd.Series(["ab", None, "abc", "ab"], index=[7, 3, 5, 1])
     warm = run_detectors(subset, [ShapeDetector()], cache)
@@ -344,73 +317,25 @@ def test_output_depends_on_the_run_texts_only(cache, tmp_path):
         pd.testing.assert_frame_equal(warm, run_detectors(subset, [ShapeDetector()], fresh))
 
 
-def test_snapshot_never_serves_a_changed_or_deleted_result(log_dir, cache):
+def test_a_changed_or_deleted_result_is_never_served(log_dir, cache):
     texts = pd.Series(["one", "three", "four"])
     run_detectors(texts, [counting(log_dir), ParityDetector()], cache)
     cache.put_many("parity", "p1", {text_sha256("one"): {"even": True}})  # e.g. a corrected result
     assert run_detectors(texts, [ParityDetector()], cache)["even"].tolist() == [True, False, True]
     assert cache.delete_hashes([text_sha256("four")]) == 2
     out = run_detectors(texts, [counting(log_dir)], cache)
-    assert computed(log_dir)[3:] == [text_sha256("four")]  # recomputed, not served from the snapshot
+    assert computed(log_dir)[3:] == [text_sha256("four")]  # recomputed
     assert out["length"].tolist() == [3, 5, 4]
 
 
-def test_shards_fill_one_snapshot_and_collect_reads_it(log_dir, cache, monkeypatch):
+def test_shards_then_collect_reads_every_result(log_dir, cache):
     texts = pd.Series([f"item {i % 90}" for i in range(100)] + [None])
     for i in range(3):
         run_detectors(texts, [counting(log_dir)], cache, shard=(i, 3))
-        assert len(cache.snapshot("counting", "counting-v1")) == sum(
-            1 for t in set(texts.dropna()) if shard_of([text_sha256(t)], 3)[0] <= i)
-    reads = SQLiteReads(cache, monkeypatch)
+    assert len(computed(log_dir)) == 90
     collected = run_detectors(texts, [counting(log_dir)], cache, compute_missing=False)
-    assert reads.calls == []
     assert collected["length"].tolist()[:100] == [len(f"item {i % 90}") for i in range(100)]
-
-
-def test_crash_after_commit_before_snapshot_is_harmless(log_dir, cache, monkeypatch):
-    texts = pd.Series([f"text {i}" for i in range(30)])
-    run_detectors(texts[:10], [counting(log_dir)], cache)
-
-    def crash(snapshot, digests, results):
-        raise KeyboardInterrupt  # as if killed right after the last chunk's commit
-
-    monkeypatch.setattr(cache, "extend_snapshot", crash)
-    with pytest.raises(KeyboardInterrupt):
-        run_detectors(texts, [counting(log_dir)], cache)
-    monkeypatch.undo()
-    assert len(cache.snapshot("counting", "counting-v1")) == 10 and cache.stats()["total"] == 30
-    out = run_detectors(texts, [counting(log_dir)], cache)
-    assert len(computed(log_dir)) == 30  # nothing computed twice: SQLite had the rest
-    assert out["length"].tolist() == [len(t) for t in texts]
-    assert len(cache.snapshot("counting", "counting-v1")) == 30
-
-
-def test_killed_while_writing_the_snapshot(tmp_path, log_dir):
-    state = tmp_path / "state"
-    script = textwrap.dedent(
-        f"""
-        import os, signal
-        import pandas as pd
-        from prism_pipeline.metadata_flags import cache as cache_module
-        from prism_pipeline.metadata_flags.cache import FlagCache
-        from prism_pipeline.metadata_flags.detectors import DetectorSpec
-        from prism_pipeline.metadata_flags.runner import run_detectors
-        from prism_pipeline_tests.test_runner import CountingDetector
-        cache_module.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # temp file written
-        spec = DetectorSpec.of(CountingDetector, log_dir={str(log_dir)!r})
-        run_detectors(pd.Series([f"text {{i}}" for i in range(20)]), [spec], FlagCache({str(state)!r}), workers=1)
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert len([p for p in state.iterdir() if ".snap-" in p.name and ".tmp-" in p.name]) == 1  # left behind
-    with FlagCache(state) as cache:
-        assert len(cache.snapshot("counting", "counting-v1")) == 0 and cache.stats()["total"] == 20
-        out = run_detectors(pd.Series([f"text {i}" for i in range(20)]), [counting(log_dir)], cache)
-        assert len(computed(log_dir)) == 20 and out["length"].tolist() == [len(f"text {i}") for i in range(20)]
-        assert len(cache.snapshot("counting", "counting-v1")) == 20
-    assert [p for p in state.iterdir() if ".tmp-" in p.name] == []
+    assert len(computed(log_dir)) == 90
 
 
 def test_no_raw_text_in_the_store(cache):

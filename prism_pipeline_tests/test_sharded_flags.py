@@ -35,7 +35,7 @@ TEXTS = pd.Series([
 
 
 def entries(path: Path) -> list[tuple]:
-    """Every entry of a cache file, in the schema-1 columns, sorted."""
+    """Every entry of a cache file (the flag_cache view), sorted."""
     with sqlite3.connect(path) as conn:
         return sorted(conn.execute("SELECT detector_id, version, text_sha256, result FROM flag_cache"))
 
@@ -58,7 +58,7 @@ def test_shard_files_merged_equal_the_single_cache(tmp_path):
     assert (files, added) == (3, 2 * 9)  # 9 distinct texts x 2 detectors
     assert entries(state / DEFAULT_FILENAME) == entries(tmp_path / "single" / DEFAULT_FILENAME)
     pd.testing.assert_frame_equal(got, expected)
-    assert list((state / SHARD_DIR).iterdir()) == []  # shard files and their -wal/-shm/snapshots gone
+    assert list((state / SHARD_DIR).iterdir()) == []  # shard files and their -wal/-shm gone
 
 
 def test_uncached_rows_per_detector_and_shard(tmp_path):
@@ -82,7 +82,7 @@ def test_a_read_only_cache_reads_and_never_writes(tmp_path):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with FlagCache(path, read_only=True) as reader:
         assert not uncached_rows(TEXTS, SPECS, reader)[0].any()
-        # Warm: everything is in the snapshot, so the run has nothing to add to it either.
+        # Warm: every result is stored, so the run writes nothing.
         pd.testing.assert_frame_equal(run_detectors(TEXTS, SPECS, reader, compute_missing=False), expected)
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             reader.put_many("d", "v", {"0" * 64: {"x": 1}})

@@ -8,15 +8,12 @@ row, in input order.
 
 Warm reruns
 -----------
-Lookups go first to the detector version's snapshot (:class:`~.cache.Snapshot`: sorted
-digests, result codes), row by row with no de-duplication; only rows it lacks are
-de-duplicated and read from SQLite, and only what SQLite lacks is computed. At the end the
-rows the snapshot lacked are added to it (a small delta file when they are few). Detectors
-run together share one lookup when their snapshots hold the same digests. Rows take their
-results by code (each distinct result decoded once), so besides the sha256 loop (~70 ms for
-PRISM's 106,554 texts, 43 MB, on this 2-core machine) and the hex digests of the output
-(~14 ms) a warm rerun is ~40 ms of numpy and pandas; measured in
-``benchmarks/bench_metadata.py``.
+The rows' texts are de-duplicated once (``pd.factorize`` of their hashes); each detector's
+stored results for those distinct texts are read from SQLite (one range scan of its detector
+version's rows when there are many, :meth:`~.cache.FlagCache.get_series`), and only what is
+missing is computed. Rows take their results by code (each distinct result decoded once), so
+a warm rerun is the sha256 loop (PRISM's 106,554 texts, 43 MB), the SQLite reads and some
+numpy and pandas; measured in ``benchmarks/bench_metadata.py``.
 
 Parallelism
 -----------
@@ -81,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from prism_pipeline.metadata_flags import detectors as _detectors
-from prism_pipeline.metadata_flags.cache import DIGEST, FlagCache, Snapshot, hex_of
+from prism_pipeline.metadata_flags.cache import FlagCache
 from prism_pipeline.metadata_flags.detectors import (
     Detector,
     DetectorSpec,
@@ -89,6 +86,7 @@ from prism_pipeline.metadata_flags.detectors import (
 )
 
 HASH_COLUMN = "text_sha256"
+DIGEST = np.dtype("S32")  # a sha256 digest, for the shard arithmetic
 DEFAULT_CHUNK_SIZE = 1_000
 # Computations below which the run stays in-process, by pool start method (see above).
 DEFAULT_MIN_POOL_TEXTS = {"fork": 2_000, "forkserver": 20_000, "spawn": 20_000}
@@ -144,28 +142,21 @@ def shard_of(hashes: Sequence[str] | pd.Series, n_shards: int) -> np.ndarray:
 
 @dataclass
 class _Slot:
-    """One detector of a run: its instance (in the parent), spec (for workers) and bookkeeping.
+    """One detector of a run: its instance (in the parent), spec (for workers) and results.
 
-    Rows are the run's non-null texts. Results are codes into ``results`` (distinct stored
-    JSON strings, the snapshot's first). Texts the snapshot lacks are "new": their distinct
-    digests in order of first appearance, one text each, and their JSON results (from
-    SQLite or computed; None until known).
+    The run's distinct texts (``hashes``, ``texts``: in order of first appearance, shared by
+    every slot of the run) get one stored JSON result each in ``results`` (None until read
+    from the cache or computed); ``misses`` are the positions still to compute.
     """
 
     instance: Detector
     spec: DetectorSpec | None
     detector_id: str
     version: str
-    snapshot: Snapshot | None = None
-    row_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # per row, -1: new
-    results: list[str] = field(default_factory=list)
-    new_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.intp))  # rows with a new text
-    new_of_row: np.ndarray = field(default_factory=lambda: np.empty(0, np.intp))  # per new row: its new text
-    new_digests: np.ndarray = field(default_factory=lambda: np.empty(0, DIGEST))
-    new_hashes: list[str] = field(default_factory=list)
-    new_texts: np.ndarray = field(default_factory=lambda: np.empty(0, object))
-    new_results: np.ndarray = field(default_factory=lambda: np.empty(0, object))
-    misses: np.ndarray = field(default_factory=lambda: np.empty(0, np.intp))  # new texts to compute
+    hashes: list[str] = field(default_factory=list)
+    texts: np.ndarray = field(default_factory=lambda: np.empty(0, object))
+    results: np.ndarray = field(default_factory=lambda: np.empty(0, object))
+    misses: np.ndarray = field(default_factory=lambda: np.empty(0, np.intp))
 
 
 def _as_slot(detector: DetectorSpec | Detector) -> _Slot:
@@ -245,19 +236,17 @@ def run_detectors(
         keep[np.flatnonzero(present)[mine]] = True
         texts, values, present = texts[keep], values[keep], present[keep]
         digest_list, digests = list(itertools.compress(digest_list, mine)), digests[mine]
-    row_texts = values if every else values[present]
 
+    hex_list = list(map(bytes.hex, digest_list))
+    codes, distinct = pd.factorize(pd.Index(hex_list, dtype=object))  # distinct texts, first appearance
+    first = np.unique(codes, return_index=True)[1]  # the first row of each distinct text
+    distinct_hashes, distinct_texts = list(distinct), (values if every else values[present])[first]
     slots = [_as_slot(d) for d in detectors]
     _check_ids(slots)
-    previous: tuple[Snapshot, np.ndarray] | None = None
     for slot in slots:
-        slot.snapshot = cache.snapshot(slot.detector_id, slot.version)
-        if previous is not None and _same_rows(previous[0], slot.snapshot):
-            where = previous[1]  # detectors run together have snapshots of the same texts
-        else:
-            where = slot.snapshot.find(digests)
-        previous = (slot.snapshot, where)
-        _lookup(slot, where, digests, row_texts, cache)
+        slot.hashes, slot.texts = distinct_hashes, distinct_texts
+        slot.results = _stored(cache, slot.detector_id, slot.version, distinct)
+        slot.misses = np.flatnonzero(pd.isna(slot.results))
     total = sum(len(s.misses) for s in slots)
     if total and not compute_missing:
         detail = ", ".join(f"{s.detector_id}: {len(s.misses)}" for s in slots if len(s.misses))
@@ -281,20 +270,17 @@ def run_detectors(
         if n_workers <= 1 or total < threshold or len(pool_tasks) < 2:
             local_tasks, pool_tasks = tasks, []
         for k, chunk in local_tasks:
-            results = slots[k].instance.detect(slots[k].new_texts[chunk].tolist())
+            results = slots[k].instance.detect(slots[k].texts[chunk].tolist())
             _commit(slots[k], cache, chunk, [encode_result(r) for r in results], reporter)
         if pool_tasks:
             _run_pool(slots, pooled, pool_tasks, cache, reporter, n_workers, method)
 
-    for slot in slots:
-        _settle(slot, cache)
-    hex_list = list(map(bytes.hex, digest_list))
     if every:
         hashes = np.array(hex_list, dtype=object)
     else:
         hashes = np.full(len(values), None, dtype=object)
         hashes[present] = hex_list
-    return _assemble(texts.index, hashes, present, slots)
+    return _assemble(texts.index, hashes, present, codes, slots)
 
 
 def uncached_rows(
@@ -305,9 +291,9 @@ def uncached_rows(
 ) -> list[np.ndarray]:
     """Per detector, a boolean mask over ``texts``: True on the rows (of ``shard``, when
     given) whose text has no result in ``cache`` for that detector version; ``cache=None``
-    is an empty cache. Null texts are never uncached (they are never computed). Reads only
-    (snapshot, then SQLite for what it lacks), so a read-only cache will do: a sharded step
-    asks the main cache what to compute and writes the answers to its own file."""
+    is an empty cache. Null texts are never uncached (they are never computed). Reads only,
+    so a read-only cache will do: a sharded step asks the main cache what to compute and
+    writes the answers to its own file."""
     values = texts.to_numpy(dtype=object)
     present = _is_text(values, texts.dtype)
     rows = np.flatnonzero(present)
@@ -315,69 +301,33 @@ def uncached_rows(
     digests = np.fromiter(digest_list, dtype=DIGEST, count=len(digest_list))
     if shard is not None:
         mine = _shard_of_digests(digests, shard[1]) == shard[0]
-        rows, digests = rows[mine], digests[mine]
+        rows, digest_list = rows[mine], list(itertools.compress(digest_list, mine))
+    codes, distinct = pd.factorize(pd.Index(list(map(bytes.hex, digest_list)), dtype=object))
     masks = []
     for detector in detectors:
-        lacking = np.ones(len(digests), dtype=bool)
-        if cache is not None and len(digests):
+        lacking = np.ones(len(rows), dtype=bool)
+        if cache is not None and len(rows):
             slot = _as_slot(detector)
-            lacking = cache.snapshot(slot.detector_id, slot.version).find(digests) < 0
-            if lacking.any():
-                asked = hex_of(digests[lacking])
-                found = cache.get_series(slot.detector_id, slot.version, list(dict.fromkeys(asked)))
-                lacking[lacking] = ~pd.Index(asked, dtype=object).isin(found.index)
+            lacking = pd.isna(_stored(cache, slot.detector_id, slot.version, distinct))[codes]
         mask = np.zeros(len(values), dtype=bool)
         mask[rows[lacking]] = True
         masks.append(mask)
     return masks
 
 
+def _stored(cache: FlagCache, detector_id: str, version: str, hashes: pd.Index) -> np.ndarray:
+    """The stored JSON result of each hash (unique), None where the cache has none."""
+    found = cache.get_series(detector_id, version, hashes)
+    results = np.full(len(hashes), None, dtype=object)
+    at = found.index.get_indexer(hashes)
+    results[at >= 0] = found.to_numpy()[at[at >= 0]]
+    return results
+
+
 def _shard_of_digests(digests: np.ndarray, n_shards: int) -> np.ndarray:
     """:func:`shard_of` from the 32-byte digests: their first 4 bytes, big-endian."""
     heads = np.ascontiguousarray(digests).view(">u4")[::8].astype(np.int64)
     return heads % n_shards
-
-
-def _same_rows(a: Snapshot, b: Snapshot) -> bool:
-    return len(a) == len(b) and bool(np.array_equal(a.digests.view(np.uint64), b.digests.view(np.uint64)))
-
-
-def _lookup(slot: _Slot, where: np.ndarray, digests: np.ndarray, row_texts: np.ndarray, cache: FlagCache) -> None:
-    """Results from the snapshot (``where``: each row's position in it), then SQLite for the
-    texts it lacks; what neither has is left in ``slot.misses``."""
-    snap = slot.snapshot
-    slot.results = list(snap.results)
-    slot.row_codes = np.full(len(where), -1, dtype=np.int32)
-    hit = where >= 0
-    slot.row_codes[hit] = snap.codes[where[hit]]
-    slot.new_rows = np.flatnonzero(~hit)
-    if not len(slot.new_rows):
-        return
-    # Distinct new texts in order of first appearance (the order they are computed in).
-    distinct, first, inverse = np.unique(digests[slot.new_rows], return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    slot.new_digests, slot.new_of_row = distinct[order], rank[inverse.reshape(-1)]
-    slot.new_texts = row_texts[slot.new_rows[first[order]]]
-    slot.new_hashes = hex_of(slot.new_digests)
-    slot.new_results = np.full(len(distinct), None, dtype=object)
-    found = cache.get_series(slot.detector_id, slot.version, slot.new_hashes)
-    at = pd.Index(slot.new_hashes, dtype=object).get_indexer(found.index)
-    slot.new_results[at[at >= 0]] = found.to_numpy()[at >= 0]
-    slot.misses = np.flatnonzero(pd.isna(slot.new_results))
-
-
-def _settle(slot: _Slot, cache: FlagCache) -> None:
-    """Give the new rows their result codes, and add the new texts to the snapshot file."""
-    if not len(slot.new_rows):
-        return
-    code_of = {r: i for i, r in enumerate(slot.results)}
-    new_codes = np.fromiter((code_of.setdefault(r, len(code_of)) for r in slot.new_results), dtype=np.int32,
-                            count=len(slot.new_results))
-    slot.results = list(code_of)
-    slot.row_codes[slot.new_rows] = new_codes[slot.new_of_row]
-    cache.extend_snapshot(slot.snapshot, slot.new_digests, slot.new_results.tolist())
 
 
 def _check_ids(slots: list[_Slot]) -> None:
@@ -392,8 +342,8 @@ def _commit(
     """Store one computed chunk (one transaction) and keep its results for the output."""
     if len(encoded) != len(chunk):
         raise RuntimeError(f"detector {slot.detector_id} returned {len(encoded)} results for {len(chunk)} texts")
-    cache.put_many_json(slot.detector_id, slot.version, zip([slot.new_hashes[i] for i in chunk], encoded, strict=True))
-    slot.new_results[chunk] = encoded
+    cache.put_many_json(slot.detector_id, slot.version, zip([slot.hashes[i] for i in chunk], encoded, strict=True))
+    slot.results[chunk] = encoded
     reporter.add(len(chunk))
 
 
@@ -432,7 +382,7 @@ def _run_pool(
 
         def submit(task: tuple[int, np.ndarray]) -> None:
             k, chunk = task
-            pending[pool.submit(_detectors.run_chunk, worker_index[k], slots[k].new_texts[chunk].tolist())] = task
+            pending[pool.submit(_detectors.run_chunk, worker_index[k], slots[k].texts[chunk].tolist())] = task
 
         # Keep ~2 chunks per worker in flight: bounded memory, workers never idle.
         for task in itertools.islice(queue, 2 * n_workers):
@@ -447,34 +397,29 @@ def _run_pool(
                     submit(task)
 
 
-def _assemble(index: pd.Index, hashes: np.ndarray, present: np.ndarray, slots: list[_Slot]) -> pd.DataFrame:
-    """Per-row results. Results repeat a lot, so each distinct result is decoded once and
-    rows take theirs by position (no per-row dicts). Distinct results are decoded in order
-    of first appearance, the null text's last, so column order and dtypes depend on this
-    run's texts only, not on what else the snapshot holds."""
+def _assemble(index: pd.Index, hashes: np.ndarray, present: np.ndarray, codes: np.ndarray,
+              slots: list[_Slot]) -> pd.DataFrame:
+    """Per-row results (``codes``: each present row's distinct text). Results repeat a lot, so
+    each distinct result is decoded once and rows take theirs by position (no per-row dicts).
+    Distinct results are decoded in order of first appearance, the null text's last, so column
+    order and dtypes depend on this run's texts only."""
     out = pd.DataFrame({HASH_COLUMN: hashes}, index=index)
-    has_null = not present.all()
     for slot in slots:
-        used = pd.unique(slot.row_codes)
+        result_codes, distinct = pd.factorize(pd.Series(slot.results, dtype=object))
+        results = list(distinct)
         row_codes = np.empty(len(present), dtype=np.intp)
-        row_codes[present] = slot.row_codes
-        if has_null:
+        row_codes[present] = result_codes[codes]
+        if not present.all():
             null_result = getattr(slot.instance, "null_result", None)
             null_json = encode_result(null_result() if callable(null_result) else {})
-            null_code = slot.results.index(null_json) if null_json in slot.results else len(slot.results)
-            if null_code == len(slot.results):
-                slot.results.append(null_json)
-            if null_code not in used:
-                used = np.append(used, null_code)
-            row_codes[~present] = null_code
-        rank = np.full(len(slot.results), -1, dtype=np.intp)
-        rank[used] = np.arange(len(used))
-        take = rank[row_codes]
-        distinct = [json.loads(slot.results[c]) for c in used]
-        frame = pd.DataFrame.from_records(distinct) if distinct else pd.DataFrame()
+            if null_json not in results:
+                results.append(null_json)
+            row_codes[~present] = results.index(null_json)
+        distinct_results = [json.loads(r) for r in results]
+        frame = pd.DataFrame.from_records(distinct_results) if distinct_results else pd.DataFrame()
         clash = set(frame.columns) & set(out.columns)
         if clash:
             raise ValueError(f"detector {slot.detector_id} result keys {sorted(clash)} clash with other columns")
         for column in frame.columns:
-            out[column] = frame[column].iloc[take].set_axis(index)
+            out[column] = frame[column].iloc[row_codes].set_axis(index)
     return out
