@@ -24,7 +24,27 @@ def graph_snapshot() -> dict:
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
         }
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
-    return {"assets": assets, "checks": checks}
+    return {"assets": assets, "checks": checks, "group_edges": group_edges(assets)}
+
+
+def group_edges(assets: dict) -> list[str]:
+    """``upstream group -> downstream group`` for every asset edge that crosses groups: what the
+    collapsed Lineage page draws."""
+    return sorted({f"{assets[dep]['group']} -> {node['group']}" for node in assets.values() for dep in node["deps"]
+                   if assets[dep]["group"] != node["group"]})
+
+
+def test_asset_groups_form_no_cycle():
+    """The collapsed Lineage page reads as a flow: source files, removal, inputs, tables, flags
+    and samples, release, audit."""
+    edges = [e.split(" -> ") for e in graph_snapshot()["group_edges"]]
+    groups = {g for edge in edges for g in edge}
+    order: list[str] = []
+    while groups - set(order):  # Kahn's algorithm: a group whose upstream groups are all placed
+        ready = sorted(g for g in groups - set(order) if all(a in order for a, b in edges if b == g))
+        assert ready, f"the asset groups form a cycle among {sorted(groups - set(order))}"
+        order += ready
+    assert order[-1] == "audit" and order.index("removal") < order.index("inputs") < order.index("release")
 
 
 def test_asset_graph_matches_snapshot():

@@ -47,7 +47,11 @@ from prism_pipeline.removal.requests import REQUESTS_FILENAME, load_or_create_sa
 from prism_pipeline.resources import PrismPaths
 from prism_pipeline.validation import table_schema
 
+# The groups read as a flow on the collapsed Lineage page: the removal layer (requests and the
+# erasure) sits between the source files and the inputs it filters and the tables it redacts;
+# the ledger is the audit trail after the release.
 GROUP = "removal"
+AUDIT_GROUP = "audit"
 OWNERS = ["team:prism-data"]
 CONVERSATION_ID = re.compile(r"c[0-9]+")
 VERSION = code_version(sys.modules[__name__], redact, registry, requests, footprints, ledger)
@@ -55,7 +59,7 @@ RELEASE_ASSETS = ("survey_release", "conversations_release", "utterances_release
 
 
 @dg.asset(
-    group_name="inputs", owners=OWNERS, kinds={"csv"}, code_version=VERSION, deps=["removal_requests_csv"],
+    group_name=GROUP, owners=OWNERS, kinds={"csv"}, code_version=VERSION, deps=["removal_requests_csv"],
     description="Removal requests (codebook §3.4, SPEC §7.7): request id, salted hash of the participant's id, "
                 "date received, note. Applied as the first filter of every input asset.",
     metadata={"dagster/column_schema": table_schema(schemas.RemovalRequestsSchema)},
@@ -183,7 +187,7 @@ def _observe_redactions(context: dg.AssetExecutionContext, rows_by_table: dict[s
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"jsonl"}, code_version=VERSION, deps=list(RELEASE_ASSETS),
+    group_name=AUDIT_GROUP, owners=OWNERS, kinds={"jsonl"}, code_version=VERSION, deps=list(RELEASE_ASSETS),
     description="The removal ledger (SPEC §7.7, removal/ledger.py): after the release is written, one entry per "
                 "newly applied request: salted hash, dates, run id, rows removed per release file and every "
                 "release file's sha256 before and after. Append-only, atomic; no ids.",
