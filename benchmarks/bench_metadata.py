@@ -55,9 +55,9 @@ PHASES = ("speeds", "a", "b", "c", "d")
 # ---------------------------------------------------------------------------------------
 def prepare(out: Path, scale: float, seed: int) -> Path:
     """Generate the synthetic release (once per scale/seed) and pickle its text instances."""
-    from prism_pipeline.conversation_tables.derive import derive_utterances
-    from prism_pipeline.inputs.parse import read_conversations, read_survey
-    from prism_pipeline.metadata_flags.text_instances import build_text_instances
+    from prism_pipeline.prism.conversation_tables.derive import derive_utterances
+    from prism_pipeline.prism.inputs.parse import read_conversations, read_survey
+    from prism_pipeline.prism.metadata.text_instances import build_text_instances
     from prism_pipeline_synthetic.generator import generate
 
     data = out / f"data-scale{scale:g}-seed{seed}"
@@ -110,9 +110,9 @@ def phase_a(instances: pd.DataFrame, sample: int | None, seed: int) -> dict:
 
 
 def phase_run(instances: pd.DataFrame, cache_dir: Path, workers: int | None, fresh: bool) -> dict:
-    from prism_pipeline.metadata_flags.cache import FlagCache
-    from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
-    from prism_pipeline.metadata_flags.runner import _start_method, run_detectors
+    from prism_pipeline.core.flags.cache import FlagCache
+    from prism_pipeline.core.flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
+    from prism_pipeline.core.flags.runner import _start_method, run_detectors
 
     if fresh and cache_dir.exists():
         shutil.rmtree(cache_dir)
@@ -135,8 +135,8 @@ def phase_speeds(instances: pd.DataFrame, n: int, seed: int) -> dict:
     import py3langid
     import scrubadub
 
-    from prism_pipeline.metadata_flags.language import LangidDetector
-    from prism_pipeline.metadata_flags.pii import ScrubadubDetector
+    from prism_pipeline.core.flags.language import LangidDetector
+    from prism_pipeline.core.flags.pii import ScrubadubDetector
 
     texts = instances["text"].dropna().sample(n=min(n, len(instances)), random_state=seed).tolist()
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -179,7 +179,7 @@ def load_libraries() -> float:
     import scrubadub
     from phonenumbers import PhoneMetadata
 
-    from prism_pipeline.metadata_flags.language import shared_model
+    from prism_pipeline.core.flags.language import shared_model
 
     langid.classify("")
     scrubadub.Scrubber()

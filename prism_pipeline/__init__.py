@@ -1,8 +1,8 @@
 """prism-pipeline: the PRISM Alignment dataset's derived layers as Dagster assets.
 
-The code location's single ``dagster.Definitions`` is ``prism_pipeline.definitions.defs``
+The code location's single ``dagster.Definitions`` is ``prism_pipeline.prism.definitions.defs``
 (``workspace.yaml`` and ``[tool.dagster]`` point there). This package module imports only
-pandas (below), so importing a pure module (``prism_pipeline.sampling.balanced``) does not
+pandas (below), so importing a pure module (``prism_pipeline.prism.sampling.balanced``) does not
 build the definitions.
 
 pandas 3 stores ``str`` columns with pyarrow whenever pyarrow is importable, and the optional

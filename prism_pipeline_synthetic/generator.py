@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prism_pipeline import codebook as cb
+from prism_pipeline.prism import codebook as cb
 from prism_pipeline_synthetic import countries as ctry
 from prism_pipeline_synthetic import texts as tx
 

@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from prism_pipeline import state_store
+from prism_pipeline.core import state_store
 from prism_pipeline_tests import pipeline
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 

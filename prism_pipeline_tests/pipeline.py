@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from prism_pipeline.definitions import DEFAULT_DIRS, build_defs
-from prism_pipeline.metadata_flags.resources import FlagSettings
-from prism_pipeline.resources import PrismPaths
+from prism_pipeline.core.flags.resources import FlagSettings
+from prism_pipeline.core.resources import PrismPaths
+from prism_pipeline.prism.definitions import DEFAULT_DIRS, build_defs
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
 REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]

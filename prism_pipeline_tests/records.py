@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prism_pipeline import codebook as cb
+from prism_pipeline.prism import codebook as cb
 
 
 def survey_record(i: int, n_conversations: int, **overrides) -> dict:

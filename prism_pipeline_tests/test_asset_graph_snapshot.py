@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from prism_pipeline.definitions import defs
+from prism_pipeline.prism.definitions import defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
@@ -58,7 +58,7 @@ def test_importing_a_pure_module_builds_no_definitions():
     import subprocess
     import sys
 
-    code = ("import sys, prism_pipeline.sampling.balanced; "
-            "print(sorted(m for m in ('prism_pipeline.definitions', 'dagster') if m in sys.modules))")
+    code = ("import sys, prism_pipeline.prism.sampling.balanced; "
+            "print(sorted(m for m in ('prism_pipeline.prism.definitions', 'dagster') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

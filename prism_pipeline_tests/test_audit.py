@@ -3,8 +3,8 @@
 import dagster as dg
 import pytest
 
-from prism_pipeline.hashing import sha256_file
-from prism_pipeline.release.audit import build_audit_report, write_audit_report
+from prism_pipeline.core.hashing import sha256_file
+from prism_pipeline.core.release.audit import build_audit_report, write_audit_report
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
 pytestmark = pytest.mark.slow  # runs the whole graph itself (conftest.py, the two tiers)

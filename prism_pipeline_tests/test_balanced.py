@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.sampling.balanced import balanced_conversation_flags, balanced_user_flags
+from prism_pipeline.prism.sampling.balanced import balanced_conversation_flags, balanced_user_flags
 
 
 def _conversations(rows: list[tuple[str, str]]) -> pd.DataFrame:
@@ -122,7 +122,7 @@ def test_user_flags_reject_misaligned_conversation_flags():
 
 
 def test_balanced_type_table_and_chart(tmp_path):
-    from prism_pipeline.sampling.qa import balanced_type_chart, balanced_type_table
+    from prism_pipeline.prism.sampling.qa import balanced_type_chart, balanced_type_table
 
     conversations = _conversations(
         [("u0", "values"), ("u0", "unguided"), ("u0", "unguided"), ("u0", "controversy"), ("u1", "values")]

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.codebook import AGE_BANDS, CENSUS_ETHNICITIES, CENSUS_SEXES
-from prism_pipeline.sampling import census
-from prism_pipeline.sampling.census import (
+from prism_pipeline.prism.codebook import AGE_BANDS, CENSUS_ETHNICITIES, CENSUS_SEXES
+from prism_pipeline.prism.sampling import census
+from prism_pipeline.prism.sampling.census import (
     CELL_COLUMNS,
     CensusFileError,
     census_cells_from_counts,

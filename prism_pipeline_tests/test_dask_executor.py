@@ -17,8 +17,8 @@ import os
 import dagster as dg
 import pytest
 
-from prism_pipeline.metadata_flags.cache import SHARD_DIR
-from prism_pipeline.metadata_flags.detectors import WORKER_THREAD_ENV
+from prism_pipeline.core.flags.cache import SHARD_DIR
+from prism_pipeline.core.flags.detectors import WORKER_THREAD_ENV
 from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
 
 pytestmark = pytest.mark.slow  # starts a cluster and runs the whole graph itself

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from prism_pipeline.conversation_tables.derive import derive_interactions, derive_utterances
-from prism_pipeline.conversation_tables.ids import interaction_ids
-from prism_pipeline.inputs.parse import read_conversations
+from prism_pipeline.prism.conversation_tables.derive import derive_interactions, derive_utterances
+from prism_pipeline.prism.conversation_tables.ids import interaction_ids
+from prism_pipeline.prism.inputs.parse import read_conversations
 from prism_pipeline_tests.records import conversation_record, write_jsonl
 
 

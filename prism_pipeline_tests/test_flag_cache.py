@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache
-from prism_pipeline.removal.footprint import compact_sqlite
-from prism_pipeline.removal.scan import scan_paths
+from prism_pipeline.core.flags.cache import DEFAULT_FILENAME, FlagCache
+from prism_pipeline.core.removal.footprint import compact_sqlite
+from prism_pipeline.core.removal.scan import scan_paths
 
 
 def h(text: str) -> str:
@@ -176,7 +176,7 @@ def test_snapshot_files_an_earlier_version_left_are_deleted_on_open(tmp_path):
 def test_purge_flag_cache_leaves_no_byte_of_the_deleted_hashes(tmp_path):
     import hashlib
 
-    from prism_pipeline.removal.footprint import purge_flag_cache
+    from prism_pipeline.core.removal.footprint import purge_flag_cache
 
     path = tmp_path / "state" / DEFAULT_FILENAME
     hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3000)]

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.conversation_tables.ids import interaction_ids
-from prism_pipeline.removal import registry
-from prism_pipeline.removal.registry import assign_ids, read_registry
-from prism_pipeline.removal.scan import scan_paths
+from prism_pipeline.core.removal.scan import scan_paths
+from prism_pipeline.prism.conversation_tables import registry
+from prism_pipeline.prism.conversation_tables.ids import interaction_ids
+from prism_pipeline.prism.conversation_tables.registry import assign_ids, read_registry
 
 # (conversation, owner, [(turn, [within_turn_id in file order]), ...]) in file order c0..c11.
 CONVERSATIONS = [
@@ -276,7 +276,7 @@ def test_a_killed_process_leaves_the_registry_unchanged(tmp_path):
     script = textwrap.dedent(f"""
         import os
         import pandas as pd
-        from prism_pipeline.removal import registry
+        from prism_pipeline.prism.conversation_tables import registry
         real = registry._insert
         def die(conn, table, rows):
             real(conn, table, rows)
@@ -320,7 +320,7 @@ def test_keep_must_align(tmp_path):
 
 
 def test_forget_conversations_deletes_their_ids_and_keeps_the_counters(tmp_path):
-    from prism_pipeline.removal.registry import forget_conversations
+    from prism_pipeline.prism.conversation_tables.registry import forget_conversations
 
     path = tmp_path / "state" / "id_registry.sqlite"
     scored = scored_rows()

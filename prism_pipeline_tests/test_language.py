@@ -11,7 +11,7 @@ import py3langid
 import pytest
 from langid import langid as langid_module
 
-from prism_pipeline.metadata_flags.language import LangidDetector, _LangidModel
+from prism_pipeline.core.flags.language import LangidDetector, _LangidModel
 
 # Hand-written sentences, 6 per language, 24 languages.
 SENTENCES: dict[str, tuple[str, ...]] = {
@@ -359,7 +359,7 @@ def test_bad_arguments():
 
 
 def test_model_loads_lazily_once_per_process():
-    from prism_pipeline.metadata_flags import language
+    from prism_pipeline.core.flags import language
 
     fresh = LangidDetector()
     assert fresh._model is None  # building a detector to read its version loads nothing

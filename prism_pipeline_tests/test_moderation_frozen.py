@@ -9,18 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.codebook import MODERATION_CATEGORIES
-from prism_pipeline.metadata_flags.moderation import (
-    FLAT_COLUMNS,
+from prism_pipeline.core.flags.moderation import FLAT_COLUMNS, LocalModerationBackend, validate_result
+from prism_pipeline.prism.codebook import MODERATION_CATEGORIES
+from prism_pipeline.prism.metadata.frozen import (
     FrozenModerationError,
-    LocalModerationBackend,
     apply_frozen_then_fallback,
     load_frozen_moderation,
     match_frozen_moderation,
     pin_frozen_to_texts,
-    validate_result,
+    text_sha256,
 )
-from prism_pipeline.metadata_flags.moderation.frozen import text_sha256
 
 KEYS = ["column_id", "user_id", "conversation_id", "interaction_id", "utterance_id"]
 

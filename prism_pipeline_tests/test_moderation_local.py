@@ -9,9 +9,8 @@ from importlib import metadata
 import numpy as np
 import pytest
 
-from prism_pipeline.codebook import MODERATION_CATEGORIES
-from prism_pipeline.metadata_flags.detectors import Detector
-from prism_pipeline.metadata_flags.moderation import (
+from prism_pipeline.core.flags.detectors import Detector
+from prism_pipeline.core.flags.moderation import (
     BACKENDS,
     FLAT_COLUMNS,
     LocalModerationBackend,
@@ -26,6 +25,7 @@ from prism_pipeline.metadata_flags.moderation import (
     round_score,
     validate_result,
 )
+from prism_pipeline.prism.codebook import MODERATION_CATEGORIES
 
 # Texts written for this test. Expected harassment scores computed once with
 # alt-profanity-check 1.9.1 / scikit-learn 1.9.1 (raw probabilities in the comments).
@@ -122,7 +122,7 @@ def test_factory_and_spec() -> None:
     assert make_moderation_backend("local", threshold=0.7).threshold == 0.7
     with pytest.raises(ValueError, match=r"^unknown moderation backend 'perspective'; expected one of \['local', 'openai'\]$"):
         make_moderation_backend("perspective")
-    with pytest.raises(ValueError, match=r"^'frozen' is not a Detector: import the published results"):
+    with pytest.raises(ValueError, match=r"^'frozen' is not a Detector: published results are a dataset's own input"):
         make_moderation_backend("frozen")
     spec = pickle.loads(pickle.dumps(moderation_detector_spec("local", threshold=0.7)))
     built = spec.build()

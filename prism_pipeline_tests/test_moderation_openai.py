@@ -11,15 +11,15 @@ import re
 
 import pytest
 
-from prism_pipeline.codebook import MODERATION_CATEGORIES
-from prism_pipeline.metadata_flags.detectors import Detector
-from prism_pipeline.metadata_flags.moderation import (
+from prism_pipeline.core.flags.detectors import Detector
+from prism_pipeline.core.flags.moderation import (
     ModerationAPIError,
     OpenAIModerationBackend,
     make_moderation_backend,
     moderation_detector_spec,
     validate_result,
 )
+from prism_pipeline.prism.codebook import MODERATION_CATEGORIES
 from prism_pipeline_tests.fake_openai_server import FakeModerationServer
 
 KEY_ENV = "PRISM_TEST_OPENAI_KEY"

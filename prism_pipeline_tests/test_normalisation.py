@@ -10,11 +10,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from prism_pipeline.codebook import EMPTY_STRING
-from prism_pipeline.definitions import DEFAULT_DIRS
-from prism_pipeline.inputs.normalise import process_text
-from prism_pipeline.inputs.resources import InputSettings
-from prism_pipeline.schemas import is_normalised_text
+from prism_pipeline.prism.codebook import EMPTY_STRING
+from prism_pipeline.prism.definitions import DEFAULT_DIRS
+from prism_pipeline.prism.inputs.normalise import process_text
+from prism_pipeline.prism.inputs.resources import InputSettings
+from prism_pipeline.prism.schemas import is_normalised_text
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import scrubadub
 
-from prism_pipeline.metadata_flags.pii import ScrubadubDetector
+from prism_pipeline.core.flags.pii import ScrubadubDetector
 
 # (text, what scrubadub 2.0.1's default cleaning returns)
 CAUGHT = [
@@ -126,7 +126,7 @@ import hashlib  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from prism_pipeline.metadata_flags import manual_review as mr  # noqa: E402
+from prism_pipeline.core.flags import manual_review as mr  # noqa: E402
 
 
 def sha(text: str) -> str:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prism_pipeline import state_store
-from prism_pipeline.metadata_flags import manual_review
-from prism_pipeline.metadata_flags.pii_review import SHEET_COLUMNS, SHEET_FILENAME
-from prism_pipeline.metadata_flags.runner import text_sha256
-from prism_pipeline.removal.requests import add_request
+from prism_pipeline.core import state_store
+from prism_pipeline.core.flags import manual_review
+from prism_pipeline.core.flags.pii_review import SHEET_COLUMNS, SHEET_FILENAME
+from prism_pipeline.core.flags.runner import text_sha256
+from prism_pipeline.core.removal.requests import add_request
 from prism_pipeline_tests.pipeline import REFERENCE_DIR, failure_messages, make_defs, run_job
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from prism_pipeline import codebook as cb
+from prism_pipeline.prism import codebook as cb
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
 

@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from prism_pipeline.removal.ledger import (
+from prism_pipeline.core.removal.ledger import (
     LEDGER_KEYS,
     LedgerError,
     append_entries,

@@ -8,13 +8,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from prism_pipeline.hashing import sha256_file
-from prism_pipeline.removal.event_log import event_log_matches
-from prism_pipeline.removal.jobs import REMOVAL_RUN_ASSETS
-from prism_pipeline.removal.ledger import read_ledger
-from prism_pipeline.removal.redact import STORED_TABLES
-from prism_pipeline.removal.requests import add_request
-from prism_pipeline.removal.scan import scan_paths
+from prism_pipeline.core.hashing import sha256_file
+from prism_pipeline.core.removal.event_log import event_log_matches
+from prism_pipeline.core.removal.jobs import REMOVAL_RUN_ASSETS
+from prism_pipeline.core.removal.ledger import read_ledger
+from prism_pipeline.core.removal.redact import STORED_TABLES
+from prism_pipeline.core.removal.requests import add_request
+from prism_pipeline.core.removal.scan import scan_paths
 from prism_pipeline_tests.pipeline import TINY_PARTITION_MIN_ROWS, run_job, tiny_raw_dir
 from prism_pipeline_tests.pipeline import make_defs as _make_defs
 
@@ -35,7 +35,7 @@ def _release(out):
 
 
 def _request(raw, state, user_id):
-    from prism_pipeline.inputs.parse import read_survey
+    from prism_pipeline.prism.inputs.parse import read_survey
 
     return add_request(state, user_id, read_survey(raw / "survey.jsonl")["user_id"], dt.date(2026, 11, 1))
 
@@ -152,7 +152,7 @@ def test_event_log_scan_finds_an_id_logged_in_any_run(world):
 
 
 def _stored(state):
-    from prism_pipeline import state_store
+    from prism_pipeline.core import state_store
 
     return {asset: state_store.read(state_store.table_path(state, [asset])) for asset, _ in STORED_TABLES
             if state_store.table_path(state, [asset]).exists()}
@@ -181,8 +181,8 @@ def test_removal_run_equals_a_full_rebuild(world, tiny_release, tmp_path):
 def test_every_stored_table_with_participant_rows_is_redacted(tiny_release):
     """A new asset holding participant rows must be added to STORED_TABLES (the leak check
     would catch it, but only after a removal)."""
-    from prism_pipeline import state_store
-    from prism_pipeline.removal.redact import ID_COLUMN
+    from prism_pipeline.core import state_store
+    from prism_pipeline.core.removal.redact import ID_COLUMN
 
     redacted = {asset for asset, _ in STORED_TABLES}
     # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
@@ -284,7 +284,7 @@ def test_a_removal_run_that_fails_after_the_erasure_is_completed_by_the_next_one
 
 
 def test_bad_requests_are_refused_without_side_effects(world):
-    from prism_pipeline.removal.requests import RemovalRequestError
+    from prism_pipeline.core.removal.requests import RemovalRequestError
 
     raw, out, state, instance, defs = world
     with pytest.raises(RemovalRequestError, match="^unknown user id$"):
@@ -302,8 +302,8 @@ def test_bad_requests_are_refused_without_side_effects(world):
 
 
 def test_sensor_launches_a_removal_run_for_new_requests_only(world):
-    from prism_pipeline.removal.sensors import removal_request_sensor
-    from prism_pipeline.resources import PrismPaths
+    from prism_pipeline.core.removal.sensors import removal_request_sensor
+    from prism_pipeline.core.resources import PrismPaths
 
     raw, out, state, instance, defs = world
     paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
@@ -334,7 +334,7 @@ def test_sensor_launches_a_removal_run_for_new_requests_only(world):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reference", "stable"])
 def test_rep_sample_after_a_removal_follows_the_mode(mode, tmp_path):
-    from prism_pipeline.sampling.resources import SamplingSettings
+    from prism_pipeline.prism.sampling.resources import SamplingSettings
 
     # N = 1 gives every cell a quota of 1: the two White 25-34 women (user1, user3) and the two
     # men (user0, user2) compete for one seat per cell.
@@ -358,7 +358,7 @@ def test_rep_sample_after_a_removal_follows_the_mode(mode, tmp_path):
 
 
 def test_a_removal_deletes_the_shard_cache_files_a_killed_sharded_run_left(world):
-    from prism_pipeline.metadata_flags.cache import DEFAULT_FILENAME, FlagCache, shard_cache_files, shard_cache_path
+    from prism_pipeline.core.flags.cache import DEFAULT_FILENAME, FlagCache, shard_cache_files, shard_cache_path
 
     raw, out, state, instance, defs = world
     # A run with two flag shards killed before collect_flags leaves its shard files,

@@ -10,8 +10,8 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from prism_pipeline.removal import requests as rq
-from prism_pipeline.removal.requests import (
+from prism_pipeline.core.removal import requests as rq
+from prism_pipeline.core.removal.requests import (
     REQUESTS_FILENAME,
     RemovalRequestError,
     add_request,
@@ -20,7 +20,7 @@ from prism_pipeline.removal.requests import (
     removed_mask,
     user_hash,
 )
-from prism_pipeline.removal.scan import scan_paths
+from prism_pipeline.core.removal.scan import scan_paths
 
 KNOWN = pd.Series(["user0", "user1", "user2", "user10"], dtype="str")
 SALT = bytes(range(32))

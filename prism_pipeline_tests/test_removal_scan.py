@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prism_pipeline.removal import scan
-from prism_pipeline.removal.scan import ScanInputError, count_in_bytes, scan_paths
+from prism_pipeline.core.removal import scan
+from prism_pipeline.core.removal.scan import ScanInputError, count_in_bytes, scan_paths
 
 
 @pytest.fixture(autouse=True, params=scan.ENGINES)

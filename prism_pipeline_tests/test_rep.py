@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prism_pipeline.codebook import AGE_BANDS, CENSUS_ETHNICITY_OF
-from prism_pipeline.sampling.balanced import balanced_conversation_flags, balanced_user_flags
-from prism_pipeline.sampling.census import load_census_cells
-from prism_pipeline.sampling.rep import (
+from prism_pipeline.prism.codebook import AGE_BANDS, CENSUS_ETHNICITY_OF
+from prism_pipeline.prism.sampling.balanced import balanced_conversation_flags, balanced_user_flags
+from prism_pipeline.prism.sampling.census import load_census_cells
+from prism_pipeline.prism.sampling.rep import (
     cell_quotas,
     census_pool,
     draw_rep,
@@ -381,7 +381,7 @@ def _hand_made_draw():
 
 
 def test_rep_cell_table_and_summary_exact():
-    from prism_pipeline.sampling.qa import REP_TABLE_COLUMNS, rep_cell_table, rep_summary
+    from prism_pipeline.prism.sampling.qa import REP_TABLE_COLUMNS, rep_cell_table, rep_summary
 
     quotas, pool, selected = _hand_made_draw()
     assert quotas["quota"].tolist() == [3, 2, 1, 2, 4]
@@ -408,7 +408,7 @@ def test_rep_cell_table_and_summary_exact():
 
 
 def test_rep_summary_of_the_reference_run(cells, reference):
-    from prism_pipeline.sampling.qa import rep_cell_table, rep_summary
+    from prism_pipeline.prism.sampling.qa import rep_cell_table, rep_summary
 
     pool = _pool_from_reference(reference)
     quotas = cell_quotas(cells)
@@ -425,7 +425,7 @@ def test_rep_summary_of_the_reference_run(cells, reference):
 
 
 def test_rep_share_chart_is_a_deterministic_png_without_software_chunk(tmp_path):
-    from prism_pipeline.sampling.qa import rep_cell_table, rep_share_chart
+    from prism_pipeline.prism.sampling.qa import rep_cell_table, rep_share_chart
 
     quotas, pool, selected = _hand_made_draw()
     table = rep_cell_table(quotas, pool, selected)

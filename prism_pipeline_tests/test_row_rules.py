@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandera.pandas as pa
 import pytest
 
-from prism_pipeline import schemas
-from prism_pipeline.inputs.parse import history_locator
-from prism_pipeline.validation import row_rule_columns, schema_check_result
+from prism_pipeline.core.validation import row_rule_columns, schema_check_result
+from prism_pipeline.prism import schemas
+from prism_pipeline.prism.inputs.parse import history_locator
 
 
 def _set(row: int, **values):

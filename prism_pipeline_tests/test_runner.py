@@ -14,20 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prism_pipeline.metadata_flags.cache import FlagCache
-from prism_pipeline.metadata_flags.detectors import (
-    LANGUAGE_DETECTOR,
-    PII_DETECTOR,
-    Detector,
-    DetectorSpec,
-)
-from prism_pipeline.metadata_flags.runner import (
-    HASH_COLUMN,
-    hash_texts,
-    run_detectors,
-    shard_of,
-    text_sha256,
-)
+from prism_pipeline.core.flags.cache import FlagCache
+from prism_pipeline.core.flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR, Detector, DetectorSpec
+from prism_pipeline.core.flags.runner import HASH_COLUMN, hash_texts, run_detectors, shard_of, text_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -244,9 +233,9 @@ def _crash_script(state: Path, log_dir: Path, workers: int) -> str:
     return textwrap.dedent(
         f"""
         import pandas as pd
-        from prism_pipeline.metadata_flags.cache import FlagCache
-        from prism_pipeline.metadata_flags.detectors import DetectorSpec
-        from prism_pipeline.metadata_flags.runner import run_detectors
+        from prism_pipeline.core.flags.cache import FlagCache
+        from prism_pipeline.core.flags.detectors import DetectorSpec
+        from prism_pipeline.core.flags.runner import run_detectors
         from prism_pipeline_tests.test_runner import CountingDetector
         texts = pd.Series([f"text {{i}}" for i in range(100)])
         spec = DetectorSpec.of(CountingDetector, log_dir={str(log_dir)!r}, kill_after=35)

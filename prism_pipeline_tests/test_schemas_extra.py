@@ -10,10 +10,11 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from prism_pipeline import schemas, state_store
-from prism_pipeline.inputs.parse import read_survey
-from prism_pipeline.removal.requests import add_request
-from prism_pipeline.validation import schema_check_result
+from prism_pipeline.core import state_store
+from prism_pipeline.core.removal.requests import add_request
+from prism_pipeline.core.validation import schema_check_result
+from prism_pipeline.prism import schemas
+from prism_pipeline.prism.inputs.parse import read_survey
 from prism_pipeline_tests.pipeline import run_job, shared_runs
 
 MODELS = {
@@ -208,10 +209,11 @@ def test_typed_if_empty_types_columns_but_keeps_names():
 
 
 def test_constants_agree_with_their_modules():
-    from prism_pipeline.metadata_flags import manual_review
-    from prism_pipeline.metadata_flags.moderation import frozen, local, openai_backend
-    from prism_pipeline.release.assets import CARRIED_FILES, RELEASE_SPECS
-    from prism_pipeline.removal.footprint import RELEASE_FILES
+    from prism_pipeline.core.flags import manual_review
+    from prism_pipeline.core.flags.moderation import local, openai_backend
+    from prism_pipeline.core.removal.footprint import RELEASE_FILES
+    from prism_pipeline.prism.metadata import frozen
+    from prism_pipeline.prism.release.assets import CARRIED_FILES, RELEASE_SPECS
 
     assert schemas.RELEASE_FILES == RELEASE_FILES == tuple(s.metadata["release_file"] for s in RELEASE_SPECS)
     assert ("survey.jsonl", *CARRIED_FILES) == RELEASE_FILES
@@ -223,7 +225,7 @@ def test_constants_agree_with_their_modules():
 # Every asset shows its columns
 # ---------------------------------------------------------------------------------------
 def test_every_asset_has_a_column_schema():
-    from prism_pipeline.definitions import defs
+    from prism_pipeline.prism.definitions import defs
 
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.materializable_asset_keys)  # source files are files

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prism_pipeline.inputs import parse
+from prism_pipeline.prism.inputs import parse
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job, tiny_raw_dir
 from prism_pipeline_tests.records import survey_record
 
@@ -132,7 +132,7 @@ def test_cli_setup_mistake_is_one_line_without_traceback(tmp_path):
 
 
 def test_a_missing_dagster_home_is_created(tmp_path, monkeypatch, capsys):
-    from prism_pipeline.cli import _dagster_home_problem
+    from prism_pipeline.core.cli import _dagster_home_problem
 
     home = tmp_path / "not" / "yet" / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))

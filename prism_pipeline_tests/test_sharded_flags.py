@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline import state_store
-from prism_pipeline.metadata_flags.cache import (
+from prism_pipeline.core import state_store
+from prism_pipeline.core.flags.cache import (
     DEFAULT_FILENAME,
     SHARD_DIR,
     FlagCache,
@@ -21,8 +21,8 @@ from prism_pipeline.metadata_flags.cache import (
     shard_cache_files,
     shard_cache_path,
 )
-from prism_pipeline.metadata_flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
-from prism_pipeline.metadata_flags.runner import hash_texts, run_detectors, shard_of, uncached_rows
+from prism_pipeline.core.flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
+from prism_pipeline.core.flags.runner import hash_texts, run_detectors, shard_of, uncached_rows
 from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
 
 SPECS = [LANGUAGE_DETECTOR, PII_DETECTOR]

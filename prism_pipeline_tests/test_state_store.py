@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline import state_store
+from prism_pipeline.core import state_store
 
 
 def test_table_path_layout(tmp_path):

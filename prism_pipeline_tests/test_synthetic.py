@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline import codebook as cb
+from prism_pipeline.prism import codebook as cb
 from prism_pipeline_synthetic import countries as ctry
 from prism_pipeline_synthetic import generator as gen
 

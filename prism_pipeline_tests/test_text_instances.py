@@ -5,11 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from prism_pipeline.metadata_flags.text_instances import (
-    TEXT_INSTANCE_COLUMNS,
-    build_text_instances,
-    id_number,
-)
+from prism_pipeline.prism.metadata.text_instances import TEXT_INSTANCE_COLUMNS, build_text_instances, id_number
 
 N = None
 

@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from prism_pipeline.inputs.parse import read_survey
-from prism_pipeline.removal.requests import add_request
-from prism_pipeline.sampling.resources import SamplingSettings
-from prism_pipeline.sources import stamp
-from prism_pipeline.sources.files import SOURCE_FILES, source_path
-from prism_pipeline.sources.observations import latest_observed_version
-from prism_pipeline.sources.staleness import observe_sources, unsynced_assets
+from prism_pipeline.core.removal.requests import add_request
+from prism_pipeline.core.sources import stamp
+from prism_pipeline.core.sources.files import SOURCE_FILES, source_path
+from prism_pipeline.core.sources.observations import latest_observed_version
+from prism_pipeline.core.sources.staleness import observe_sources, unsynced_assets
+from prism_pipeline.prism.inputs.parse import read_survey
+from prism_pipeline.prism.sampling.resources import SamplingSettings
 from prism_pipeline_tests.pipeline import make_defs, run_job
 
 SURVEY_DOWNSTREAM = {"survey_input", "text_instances", "text_flags", "metadata_table", "pii_review_evidence",
@@ -42,7 +42,7 @@ def _edit_survey(raw) -> None:
 
 @pytest.mark.slow
 def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
-    from prism_pipeline.hashing import sha256_path
+    from prism_pipeline.core.hashing import sha256_path
 
     raw, out, state, instance, defs = world
     paths = defs.resources["prism_paths"]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.sampling.census import load_census_cells
-from prism_pipeline.sampling.weights import census_weights
+from prism_pipeline.prism.sampling.census import load_census_cells
+from prism_pipeline.prism.sampling.weights import census_weights
 
 KEYS = ["country", "age_band", "census_ethnicity", "sex"]
 CENSUS_DIR = Path(__file__).resolve().parents[1] / "data" / "reference" / "census"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_pipeline.hashing import sha256_file
-from prism_pipeline.release.writer import frame_to_records, without_users, write_release
+from prism_pipeline.core.hashing import sha256_file
+from prism_pipeline.core.release.writer import frame_to_records, without_users, write_release
 
 
 def test_records_rebuild_nested_objects_in_column_order():
@@ -92,8 +92,8 @@ def test_without_users_drops_exactly_their_lines(tmp_path):
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 7, 100])
 def test_records_built_in_chunks_equal_the_whole(chunk_rows):
-    from prism_pipeline import codebook as cb
-    from prism_pipeline.release.writer import history_chunks, history_lists, iter_records
+    from prism_pipeline.core.release.writer import history_chunks, history_lists, iter_records
+    from prism_pipeline.prism import codebook as cb
 
     ids = [f"c{i}" for i in (3, 0, 6, 1, 5, 2, 4)]  # release order is not id order
     frame = pd.DataFrame({"conversation_id": pd.Series(ids, dtype="str"), "opening.turn": range(7),

@@ -38,7 +38,7 @@ WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"
 DAGSTER_BIN = Path(sys.executable).parent / "dagster"
 # workspace.yaml names the location after the module; a Definitions object's repository is
 # always called __repository__.
-LOCATION = "prism_pipeline"
+LOCATION = "prism"
 REPOSITORY = "__repository__"
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
