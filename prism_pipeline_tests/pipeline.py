@@ -8,18 +8,19 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline.core.flags.resources import FlagSettings
-from prism_pipeline.core.resources import PrismPaths
-from prism_pipeline.prism.definitions import DEFAULT_DIRS, build_defs
+from prism_pipeline.core.resources import DatasetPaths
+from prism_pipeline.prism.dataset import DATASET
+from prism_pipeline.prism.definitions import build_defs
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
-REFERENCE_DIR = DEFAULT_DIRS["PRISM_REFERENCE_DIR"]
+REFERENCE_DIR = DATASET.default_dirs["reference"]
 # The tiny dataset's text tables (50-195 rows) are stored in parts, as PRISM's are (27k-106k
 # rows, state_store.PARTITION_MIN_ROWS); its survey, conversations and samples (4-17) plain.
 TINY_PARTITION_MIN_ROWS = 40
 
 
 def make_defs(raw: Path, out: Path, state: Path, reference: Path = REFERENCE_DIR, **kwargs) -> dg.Definitions:
-    paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
+    paths = DatasetPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state),
                        reference_dir=str(reference))
     return build_defs(paths, **kwargs)
 

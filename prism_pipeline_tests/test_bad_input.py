@@ -86,7 +86,7 @@ def test_bad_input_fails_with_location_and_keeps_previous_release(case, tmp_path
     defs = make_defs(raw, out, state)
     assert run_job(defs).success
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert sorted(before) == ["conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
+    assert sorted(before) == ["README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
 
     _rewrite(raw / file, line, edit)
     result = run_job(defs)

@@ -29,7 +29,7 @@ def test_dagster_asset_materialize_on_another_dataset(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [
-        "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
+        "README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
     assert (tmp_path / "state" / "assets" / "utterances").exists()
 
 

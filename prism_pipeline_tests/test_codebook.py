@@ -5,9 +5,9 @@ import json
 import pytest
 
 from prism_pipeline.prism import codebook as cb
-from prism_pipeline.prism.definitions import DEFAULT_DIRS
+from prism_pipeline.prism.dataset import DATASET
 
-ENTRIES = json.loads((DEFAULT_DIRS["PRISM_REFERENCE_DIR"] / "codebook_entries.json").read_text())
+ENTRIES = json.loads((DATASET.default_dirs["reference"] / "codebook_entries.json").read_text())
 BY_NAME = {(e["_table"], e["variable_name"]): e for e in ENTRIES}
 
 

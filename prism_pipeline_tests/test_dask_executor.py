@@ -27,7 +27,7 @@ if not os.environ.get("PRISM_TEST_ALL"):  # make test-all installs the extra and
     pytest.importorskip("dagster_dask", reason="the dask extra: pip install -e .[dask]")
 from dask.distributed import Client, LocalCluster  # noqa: E402
 
-RELEASE_FILES = ["conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
+RELEASE_FILES = ["README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
 
 
 @pytest.fixture(scope="module")

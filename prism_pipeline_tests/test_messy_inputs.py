@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prism_pipeline.prism.inputs.normalise import process_text
+from prism_pipeline.core.normalise import process_text
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 

@@ -10,15 +10,15 @@ import shutil
 import pandas as pd
 import pytest
 
+from prism_pipeline.core.normalise import process_text
+from prism_pipeline.core.resources import InputSettings
 from prism_pipeline.prism.codebook import EMPTY_STRING
-from prism_pipeline.prism.definitions import DEFAULT_DIRS
-from prism_pipeline.prism.inputs.normalise import process_text
-from prism_pipeline.prism.inputs.resources import InputSettings
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.schemas import is_normalised_text
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
-BUNDLED_RAW = DEFAULT_DIRS["PRISM_RAW_DIR"]
+BUNDLED_RAW = DATASET.default_dirs["raw"]
 
 PROCESS_TEXT = [
     ("  padded  ", "padded"),

@@ -127,6 +127,8 @@ import hashlib  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from prism_pipeline.core.flags import manual_review as mr  # noqa: E402
+from prism_pipeline.prism.codebook import TEXT_KINDS as KINDS  # noqa: E402
+from prism_pipeline_synthetic import sample_reviews  # noqa: E402
 
 
 def sha(text: str) -> str:
@@ -166,11 +168,11 @@ def _review() -> pd.DataFrame:
             "reviewer": ["annotator-1", "annotator-2", "annotator-1", "annotator-2"],
             "note": ["number from a film", "", "", "was reviewed under another block"],
         }
-    ))
+    ), kinds=KINDS)
 
 
 def test_pii_manual_flag_rule():
-    out = mr.pii_manual_flag(_flags(), _review())
+    out = mr.pii_manual_flag(_flags(), _review(), kinds=KINDS)
     assert out.name == "pii_manual_flag" and out.dtype == "boolean"
     assert out.index.tolist() == list(range(10, 19))
     # reviewed false; reviewed true; two unreviewed (the open_feedback review is another block);
@@ -180,10 +182,10 @@ def test_pii_manual_flag_rule():
 
 def test_pending_orphans_summary_and_message():
     flags, review = _flags(), _review()
-    assert mr.pending_reviews(flags, review).index.tolist() == [12, 13, 17]
-    orphans = mr.orphan_reviews(flags, review)
+    assert mr.pending_reviews(flags, review, kinds=KINDS).index.tolist() == [12, 13, 17]
+    orphans = mr.orphan_reviews(flags, review, kinds=KINDS)
     assert orphans["text_sha256"].tolist() == [NOT_FLAGGED, UNREVIEWED]
-    summary = mr.review_summary(flags, review)
+    summary = mr.review_summary(flags, review, kinds=KINDS)
     assert summary == {"human_pii_flagged": 5, "reviewed": 2, "reviewed_real_pii": 1, "pending": 3,
                        "pending_distinct_texts": 2, "orphan_reviews": 2}
     assert mr.pending_message(summary) == "3 human texts flagged for PII await review"
@@ -194,36 +196,36 @@ def test_pending_orphans_summary_and_message():
 def test_a_review_follows_its_text_not_its_row():
     flags = _flags()
     rebuilt = flags.iloc[::-1].reset_index(drop=True).assign(user_id="renumbered")
-    out = mr.pii_manual_flag(rebuilt, _review())
+    out = mr.pii_manual_flag(rebuilt, _review(), kinds=KINDS)
     assert out.tolist() == [pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, True, False]
 
 
 def test_new_review_rows_clear_the_backlog(tmp_path):
     flags, review = _flags(), _review()
-    added = mr.new_review_rows(mr.pending_reviews(flags, review), verdict=False, reviewed_on="2024-02-01",
-                               reviewer="annotator-3", note="batch 2")
+    added = mr.new_review_rows(mr.pending_reviews(flags, review, kinds=KINDS), verdict=False, reviewed_on="2024-02-01",
+                               reviewer="annotator-3", note="batch 2", kinds=KINDS)
     assert added[["column_id", "text_sha256"]].values.tolist() == [["user_prompt", UNREVIEWED],
                                                                     ["open_feedback", CHANGED]]
     merged = pd.concat([review, added], ignore_index=True)
     path = tmp_path / "review.csv"
-    mr.write_review(merged, path)
-    loaded = mr.load_review(path)
-    assert mr.review_summary(flags, loaded)["pending"] == 0
-    assert mr.pii_manual_flag(flags, loaded).tolist() == [False, True, False, False, pd.NA, pd.NA, pd.NA, False,
+    mr.write_review(merged, path, kinds=KINDS)
+    loaded = mr.load_review(path, kinds=KINDS)
+    assert mr.review_summary(flags, loaded, kinds=KINDS)["pending"] == 0
+    assert mr.pii_manual_flag(flags, loaded, kinds=KINDS).tolist() == [False, True, False, False, pd.NA, pd.NA, pd.NA, False,
                                                           pd.NA]
     lines = path.read_text().splitlines()
     assert lines[0] == "column_id,text_sha256,verdict,reviewed_on,reviewer,note"
     # canonical order: block order of codebook.TEXT_COLUMN_IDS, then hash
     assert [line.split(",")[0] for line in lines[1:]] == ["system_string", "self_description", "open_feedback",
                                                           "open_feedback", "open_feedback", "user_prompt"]
-    mr.write_review(loaded, path)
+    mr.write_review(loaded, path, kinds=KINDS)
     assert path.read_text().splitlines() == lines  # stable
 
 
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("column_id", "model_response", r"^1 review rows have a column_id outside the human blocks "
+        ("column_id", "model_response", r"^1 review rows have a column_id outside the human kinds "
                                         r"\['system_string', 'self_description', 'open_feedback', 'user_prompt'\] "
                                         r"\(first: row 2\)$"),
         ("text_sha256", "ABC", r"^1 review rows have a text_sha256 that is not 64 lower-case hex digits "
@@ -243,47 +245,47 @@ def test_review_table_validation(column, value, message):
         raw.loc[1, "column_id"] = "self_description"
         message = r"^1 review rows repeat a \(column_id, text_sha256\) key \(first: row 2\)$"
     with pytest.raises(mr.ReviewTableError, match=message):
-        mr.validate_review(raw)
+        mr.validate_review(raw, kinds=KINDS)
 
 
 def test_review_table_columns_are_fixed():
     with pytest.raises(mr.ReviewTableError, match=r"^review columns must be \['column_id', 'text_sha256', "
                                                   r"'verdict', 'reviewed_on', 'reviewer', 'note'\], got \['text'\]$"):
-        mr.validate_review(pd.DataFrame({"text": ["my email is x@y.z"]}))
+        mr.validate_review(pd.DataFrame({"text": ["my email is x@y.z"]}), kinds=KINDS)
 
 
 def test_flags_must_carry_the_key_columns():
     with pytest.raises(KeyError, match=r"flags lack columns \['text_sha256'\]"):
-        mr.pii_manual_flag(_flags().drop(columns="text_sha256"), _review())
+        mr.pii_manual_flag(_flags().drop(columns="text_sha256"), _review(), kinds=KINDS)
 
 
 def test_empty_review_leaves_everything_unchecked():
-    out = mr.pii_manual_flag(_flags(), mr.empty_review())
+    out = mr.pii_manual_flag(_flags(), mr.empty_review(kinds=KINDS), kinds=KINDS)
     assert out.isna().all()
-    assert mr.review_summary(_flags(), mr.empty_review())["pending"] == 5
+    assert mr.review_summary(_flags(), mr.empty_review(kinds=KINDS), kinds=KINDS)["pending"] == 5
 
 
 def test_shipped_review_table_is_valid():
-    review = mr.load_review()
-    assert mr.DEFAULT_REVIEW_PATH.read_text().splitlines()[0] == ",".join(mr.REVIEW_COLUMNS)
+    review = mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS)
+    assert sample_reviews.DEFAULT_REVIEW_PATH.read_text().splitlines()[0] == ",".join(mr.review_columns(KINDS))
     assert review["column_id"].isin(["system_string", "self_description", "open_feedback", "user_prompt"]).all()
 
 
-RAW = mr.DEFAULT_REVIEW_PATH.parents[1] / "raw"
+RAW = sample_reviews.DEFAULT_REVIEW_PATH.parents[1] / "raw"
 
 
 @pytest.fixture(scope="module")
 def sample_flags() -> pd.DataFrame:
-    return mr.sample_flags(RAW)
+    return sample_reviews.sample_flags(RAW)
 
 
 def test_shipped_review_covers_the_committed_sample(sample_flags):
-    summary = mr.review_summary(sample_flags, mr.load_review())
+    summary = mr.review_summary(sample_flags, mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS), kinds=KINDS)
     assert (summary["pending"], summary["orphan_reviews"]) == (0, 0), (
         f"data/reference/pii_manual_review.csv is out of sync with data/raw/ ({summary}); "
-        "re-sync with manual_review.sync_synthetic_sample (see its module comment)")
+        "re-sync with sample_reviews.sync_synthetic_sample (see its module comment)")
     assert summary["human_pii_flagged"] > 0 and summary["reviewed_real_pii"] == 0
-    assert (mr.load_review()["reviewer"] == mr.SYNTHETIC_REVIEWER).all()
+    assert (mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS)["reviewer"] == sample_reviews.SYNTHETIC_REVIEWER).all()
 
 
 def test_sync_keeps_human_reviews_and_drops_stale_synthetic_rows(tmp_path, sample_flags):
@@ -291,15 +293,15 @@ def test_sync_keeps_human_reviews_and_drops_stale_synthetic_rows(tmp_path, sampl
     human = mr.validate_review(pd.DataFrame({
         "column_id": ["user_prompt"], "text_sha256": [sha("a text that is gone")], "verdict": ["true"],
         "reviewed_on": ["2024-01-15"], "reviewer": ["annotator-1"], "note": [""],
-    }))
+    }), kinds=KINDS)
     stale = mr.new_review_rows(pd.DataFrame({"column_id": ["open_feedback"], "text_sha256": [sha("old")]}),
-                               False, "2024-01-15", mr.SYNTHETIC_REVIEWER)
-    mr.write_review(pd.concat([human, stale], ignore_index=True), path)
-    counts = mr.sync_synthetic_sample(RAW, path, "2024-03-01")
+                               False, "2024-01-15", sample_reviews.SYNTHETIC_REVIEWER, kinds=KINDS)
+    mr.write_review(pd.concat([human, stale], ignore_index=True), path, kinds=KINDS)
+    counts = sample_reviews.sync_synthetic_sample(RAW, path, "2024-03-01")
     flagged = sample_flags.loc[sample_flags["pii_flag"], ["column_id", "text_sha256"]].drop_duplicates()
     assert counts == {"added": len(flagged), "removed": 1}
-    review = mr.load_review(path)
+    review = mr.load_review(path, kinds=KINDS)
     assert len(review) == len(flagged) + 1
     assert review.loc[review["reviewer"] == "annotator-1", "text_sha256"].tolist() == [sha("a text that is gone")]
-    assert mr.review_summary(sample_flags, review)["pending"] == 0
-    assert mr.sync_synthetic_sample(RAW, path, "2024-03-02") == {"added": 0, "removed": 0}
+    assert mr.review_summary(sample_flags, review, kinds=KINDS)["pending"] == 0
+    assert sample_reviews.sync_synthetic_sample(RAW, path, "2024-03-02") == {"added": 0, "removed": 0}

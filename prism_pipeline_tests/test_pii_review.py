@@ -16,9 +16,10 @@ import pytest
 
 from prism_pipeline.core import state_store
 from prism_pipeline.core.flags import manual_review
-from prism_pipeline.core.flags.pii_review import SHEET_COLUMNS, SHEET_FILENAME
-from prism_pipeline.core.flags.runner import text_sha256
+from prism_pipeline.core.flags.pii_review import SHEET_FILENAME, sheet_columns
+from prism_pipeline.core.hashing import text_sha256
 from prism_pipeline.core.removal.requests import add_request
+from prism_pipeline.prism.codebook import TEXT_KINDS as KINDS
 from prism_pipeline_tests.pipeline import REFERENCE_DIR, failure_messages, make_defs, run_job
 from prism_pipeline_tests.records import conversation_record, survey_record, write_jsonl
 
@@ -34,7 +35,7 @@ def setup(tmp_path):
     with an email (model texts are never reviewed), and an empty review table."""
     raw, reference = tmp_path / "raw", tmp_path / "reference"
     shutil.copytree(REFERENCE_DIR, reference)
-    manual_review.write_review(manual_review.empty_review(), reference / "pii_manual_review.csv")
+    manual_review.write_review(manual_review.empty_review(kinds=KINDS), reference / "pii_manual_review.csv", kinds=KINDS)
     survey = [survey_record(0, 1, self_description=SELF), survey_record(1, 1, system_string=SYSTEM),
               survey_record(2, 0, system_string=SYSTEM)]
     conversations = [conversation_record(0, 0, open_feedback=FEEDBACK), conversation_record(1, 1)]
@@ -97,7 +98,7 @@ def test_review_round_trip(setup):
     assert SELF not in proc.stdout + proc.stderr
     assert sheet_path.stat().st_mode & 0o777 == 0o600
     sheet = pd.read_csv(sheet_path, dtype="str", keep_default_na=False)
-    assert tuple(sheet.columns) == SHEET_COLUMNS
+    assert tuple(sheet.columns) == sheet_columns(KINDS)
     assert sheet[["column_id", "filth_types", "text", "verdict"]].values.tolist() == [
         ["system_string", "twitter", SYSTEM, ""], ["self_description", "email;phone", SELF, ""],
         ["open_feedback", "email", FEEDBACK, ""]]
@@ -150,7 +151,7 @@ def test_import_refuses_an_edited_row(setup):
     proc = _cli(root, reference, "import")
     assert (proc.returncode, proc.stderr) == (
         2, "review-pii: sheet row 3 has a text that does not match its text_sha256 (edited or shifted row)\n")
-    assert manual_review.load_review(reference / "pii_manual_review.csv").empty
+    assert manual_review.load_review(reference / "pii_manual_review.csv", kinds=KINDS).empty
 
 
 def test_export_before_any_run_says_what_to_do(setup):

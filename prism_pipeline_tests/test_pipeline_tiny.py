@@ -51,7 +51,7 @@ def test_release_is_byte_identical_across_runs(tmp_path):
     assert run_job(defs).success
     assert run_job(make_defs(raw, tmp_path / "b", tmp_path / "state_b")).success
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
+    assert names == ["README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 

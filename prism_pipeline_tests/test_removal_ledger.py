@@ -9,6 +9,7 @@ import re
 import pandas as pd
 import pytest
 
+from prism_pipeline.core.clock import utc_now
 from prism_pipeline.core.removal.ledger import (
     LEDGER_KEYS,
     LedgerError,
@@ -16,7 +17,6 @@ from prism_pipeline.core.removal.ledger import (
     applied_request_ids,
     pending,
     read_ledger,
-    utc_now,
 )
 
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64

@@ -10,11 +10,10 @@ import pytest
 
 from prism_pipeline.core.hashing import sha256_file
 from prism_pipeline.core.removal.event_log import event_log_matches
-from prism_pipeline.core.removal.jobs import REMOVAL_RUN_ASSETS
 from prism_pipeline.core.removal.ledger import read_ledger
-from prism_pipeline.core.removal.redact import STORED_TABLES
 from prism_pipeline.core.removal.requests import add_request
 from prism_pipeline.core.removal.scan import scan_paths
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline_tests.pipeline import TINY_PARTITION_MIN_ROWS, run_job, tiny_raw_dir
 from prism_pipeline_tests.pipeline import make_defs as _make_defs
 
@@ -109,7 +108,7 @@ def test_removal_erases_one_participant_and_keeps_everyone_else(world, tmp_path)
     # Nothing was re-flagged or rebuilt: the run materialised only the removal assets and
     # redacted the stored tables in place, working from the stored state, not the raw files.
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == set(REMOVAL_RUN_ASSETS)
+    assert materialized == set(DATASET.removal_run_assets)
     [erased] = result.asset_materializations_for_node("erasure")
     assert erased.metadata["footprint_from"].value == "stored state"
     assert erased.metadata["stored_rows_removed"].value["text_flags"] == entry["rows_removed"]["metadata.jsonl"]
@@ -154,7 +153,7 @@ def test_event_log_scan_finds_an_id_logged_in_any_run(world):
 def _stored(state):
     from prism_pipeline.core import state_store
 
-    return {asset: state_store.read(state_store.table_path(state, [asset])) for asset, _ in STORED_TABLES
+    return {asset: state_store.read(state_store.table_path(state, [asset])) for asset, _ in DATASET.stored_tables
             if state_store.table_path(state, [asset]).exists()}
 
 
@@ -179,17 +178,16 @@ def test_removal_run_equals_a_full_rebuild(world, tiny_release, tmp_path):
 
 
 def test_every_stored_table_with_participant_rows_is_redacted(tiny_release):
-    """A new asset holding participant rows must be added to STORED_TABLES (the leak check
+    """A new asset holding participant rows must be added to DATASET.stored_tables (the leak check
     would catch it, but only after a removal)."""
     from prism_pipeline.core import state_store
-    from prism_pipeline.core.removal.redact import ID_COLUMN
 
-    redacted = {asset for asset, _ in STORED_TABLES}
+    redacted = {asset for asset, _ in DATASET.stored_tables}
     # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
     stored = [p for p in (tiny_release.state / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
     assert {p.name for p in stored if p.is_dir()} == PARTITIONED
     with_ids = {p.name for p in stored
-                if any(ID_COLUMN.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
+                if any(DATASET.id_column_re.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}
     assert with_ids and with_ids <= redacted
     # text_flags (row-aligned with text_instances), the reviews and the PII evidence (by text hash)
     # have no id column; the optional published files are empty frames here.
@@ -302,14 +300,14 @@ def test_bad_requests_are_refused_without_side_effects(world):
 
 
 def test_sensor_launches_a_removal_run_for_new_requests_only(world):
-    from prism_pipeline.core.removal.sensors import removal_request_sensor
-    from prism_pipeline.core.resources import PrismPaths
+    from prism_pipeline.core.resources import DatasetPaths
 
     raw, out, state, instance, defs = world
-    paths = PrismPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
+    removal_request_sensor = defs.resolve_sensor_def("removal_request_sensor")
+    paths = DatasetPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
 
     def evaluate():
-        context = dg.build_sensor_context(instance=instance, resources={"prism_paths": paths})
+        context = dg.build_sensor_context(instance=instance, resources={"paths": paths})
         tick = removal_request_sensor.evaluate_tick(context)
         for event in tick.asset_events:  # as the daemon does: the tick's observations go to the instance
             instance.report_runless_asset_event(event)

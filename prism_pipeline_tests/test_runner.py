@@ -16,7 +16,8 @@ import pytest
 
 from prism_pipeline.core.flags.cache import FlagCache
 from prism_pipeline.core.flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR, Detector, DetectorSpec
-from prism_pipeline.core.flags.runner import HASH_COLUMN, hash_texts, run_detectors, shard_of, text_sha256
+from prism_pipeline.core.flags.runner import HASH_COLUMN, run_detectors, shard_of
+from prism_pipeline.core.hashing import hash_texts, text_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 

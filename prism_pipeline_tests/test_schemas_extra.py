@@ -211,14 +211,16 @@ def test_typed_if_empty_types_columns_but_keeps_names():
 def test_constants_agree_with_their_modules():
     from prism_pipeline.core.flags import manual_review
     from prism_pipeline.core.flags.moderation import local, openai_backend
-    from prism_pipeline.core.removal.footprint import RELEASE_FILES
+    from prism_pipeline.prism.dataset import DATASET
     from prism_pipeline.prism.metadata import frozen
     from prism_pipeline.prism.release.assets import CARRIED_FILES, RELEASE_SPECS
 
-    assert schemas.RELEASE_FILES == RELEASE_FILES == tuple(s.metadata["release_file"] for s in RELEASE_SPECS)
-    assert ("survey.jsonl", *CARRIED_FILES) == RELEASE_FILES
+    assert schemas.RELEASE_FILES == DATASET.release_files == tuple(s.metadata["release_file"] for s in RELEASE_SPECS)
+    assert dict(DATASET.release_assets) == {s.key.path[-1]: s.metadata["release_file"] for s in RELEASE_SPECS}
+    assert ("survey.jsonl", *CARRIED_FILES) == DATASET.release_files
     assert schemas.MODERATION_BACKENDS == (frozen.BACKEND, local.BACKEND, openai_backend.BACKEND)
-    assert schemas._PSEUDONYM == manual_review._PSEUDONYM.pattern
+    assert rf"^{manual_review._PSEUDONYM.pattern}$" == schemas.PiiManualReviewSchema.to_schema().columns[
+        "reviewer"].checks[0].statistics["pattern"]
 
 
 # ---------------------------------------------------------------------------------------

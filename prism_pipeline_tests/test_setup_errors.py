@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from prism_pipeline.core.jsonl import check_raw_dir
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.inputs import parse
 from prism_pipeline_tests.pipeline import failure_messages, make_defs, run_job, tiny_raw_dir
 from prism_pipeline_tests.records import survey_record
@@ -77,7 +79,7 @@ def test_check_raw_dir_names_file_and_remedy(tmp_path, case):
     name, edit, expected = CASES[case]
     raw = tiny_raw_dir(tmp_path / "raw")
     edit(raw / name)
-    assert parse.check_raw_dir(raw) == [expected]
+    assert check_raw_dir(raw, DATASET) == [expected]
 
 
 @pytest.mark.slow
@@ -96,17 +98,17 @@ def test_a_complete_last_line_without_newline_is_fine(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     path = raw / "survey.jsonl"
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
-    assert parse.check_raw_dir(raw) == []
+    assert check_raw_dir(raw, DATASET) == []
     assert len(parse.read_survey(path)) == 6
 
 
 def test_missing_raw_folder_and_files(tmp_path):
     where = "pass --raw DIR or set PRISM_RAW_DIR to the folder holding the published PRISM files"
-    assert parse.check_raw_dir(tmp_path / "nope") == [f"the raw folder {tmp_path / 'nope'} does not exist: {where}"]
-    assert parse.check_raw_dir(tmp_path) == [
+    assert check_raw_dir(tmp_path / "nope", DATASET) == [f"the raw folder {tmp_path / 'nope'} does not exist: {where}"]
+    assert check_raw_dir(tmp_path, DATASET) == [
         f"the raw folder {tmp_path} has no survey.jsonl and no conversations.jsonl: {where}"]
     (tmp_path / "survey.jsonl").write_text("{}\n")
-    assert parse.check_raw_dir(tmp_path) == [f"the raw folder {tmp_path} has no conversations.jsonl: {where}"]
+    assert check_raw_dir(tmp_path, DATASET) == [f"the raw folder {tmp_path} has no conversations.jsonl: {where}"]
 
 
 def _cli(tmp_path, raw, home: Path):

@@ -22,7 +22,8 @@ from prism_pipeline.core.flags.cache import (
     shard_cache_path,
 )
 from prism_pipeline.core.flags.detectors import LANGUAGE_DETECTOR, PII_DETECTOR
-from prism_pipeline.core.flags.runner import hash_texts, run_detectors, shard_of, uncached_rows
+from prism_pipeline.core.flags.runner import run_detectors, shard_of, uncached_rows
+from prism_pipeline.core.hashing import hash_texts
 from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job, tiny_raw_dir
 
 SPECS = [LANGUAGE_DETECTOR, PII_DETECTOR]

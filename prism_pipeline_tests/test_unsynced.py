@@ -10,9 +10,9 @@ import pytest
 
 from prism_pipeline.core.removal.requests import add_request
 from prism_pipeline.core.sources import stamp
-from prism_pipeline.core.sources.files import SOURCE_FILES, source_path
-from prism_pipeline.core.sources.observations import latest_observed_version
+from prism_pipeline.core.sources.observations import latest_observed_version, source_path
 from prism_pipeline.core.sources.staleness import observe_sources, unsynced_assets
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.inputs.parse import read_survey
 from prism_pipeline.prism.sampling.resources import SamplingSettings
 from prism_pipeline_tests.pipeline import make_defs, run_job
@@ -45,18 +45,18 @@ def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
     from prism_pipeline.core.hashing import sha256_path
 
     raw, out, state, instance, defs = world
-    paths = defs.resources["prism_paths"]
+    paths = defs.resources["paths"]
     # The full run observed every source: data version = sha256 of the file ("absent" if missing).
-    for key in SOURCE_FILES:
-        assert latest_observed_version(instance, key) == sha256_path(source_path(paths, key)), key
+    for key in (f.key for f in DATASET.source_files):
+        assert latest_observed_version(instance, key) == sha256_path(source_path(DATASET, paths, key)), key
     assert latest_observed_version(instance, "utterances_jsonl") == "absent"
-    assert observe_sources(instance, defs) == 0
+    assert observe_sources(instance, defs, DATASET) == 0
     assert unsynced_assets(instance, defs) == set()
 
     # The stamp that lets the CLI skip loading Dagster holds while nothing changes.
     home = str(tmp_path / "w" / "dagster_home")
     dirs = {"raw": str(raw), "state": str(state)}
-    sources = {key: str(source_path(paths, key)) for key in SOURCE_FILES}
+    sources = {f.key: str(source_path(DATASET, paths, f.key)) for f in DATASET.source_files}
     assert not stamp.is_current(state, dirs, home)  # none recorded yet
     stamp.record(state, dirs, sources, home)
     assert stamp.is_current(state, dirs, home)
@@ -65,18 +65,18 @@ def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
 
     # A changed setting: the samples, not the flags (nothing is run for this).
     other = make_defs(raw, out, state, sampling=SamplingSettings(rep_seed=7))
-    assert observe_sources(instance, other) == 1  # sampling_config
+    assert observe_sources(instance, other, DATASET) == 1  # sampling_config
     assert {"balanced_subset", "census_cells", "uk_rep_sample", "us_rep_sample"} <= _keys(
         unsynced_assets(instance, other))
     assert "text_flags" not in _keys(unsynced_assets(instance, other))
-    assert observe_sources(instance, defs) == 1  # back to the defaults
+    assert observe_sources(instance, defs, DATASET) == 1  # back to the defaults
     assert unsynced_assets(instance, defs) == set()
 
     # A changed raw file: exactly the assets downstream of it.
     _edit_survey(raw)
     assert not stamp.is_current(state, dirs, home)
     assert unsynced_assets(instance, defs) == set()  # not yet observed
-    assert observe_sources(instance, defs) == 1
+    assert observe_sources(instance, defs, DATASET) == 1
     assert _keys(unsynced_assets(instance, defs)) == SURVEY_DOWNSTREAM
     job = defs.resolve_job_def("full_release").get_subset(asset_selection=unsynced_assets(instance, defs))
     result = job.execute_in_process(instance=instance, raise_on_error=False)

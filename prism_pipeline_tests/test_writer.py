@@ -92,8 +92,9 @@ def test_without_users_drops_exactly_their_lines(tmp_path):
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 7, 100])
 def test_records_built_in_chunks_equal_the_whole(chunk_rows):
-    from prism_pipeline.core.release.writer import history_chunks, history_lists, iter_records
+    from prism_pipeline.core.release.writer import iter_records
     from prism_pipeline.prism import codebook as cb
+    from prism_pipeline.prism.release.build import history_chunks, history_lists
 
     ids = [f"c{i}" for i in (3, 0, 6, 1, 5, 2, 4)]  # release order is not id order
     frame = pd.DataFrame({"conversation_id": pd.Series(ids, dtype="str"), "opening.turn": range(7),

@@ -1,15 +1,17 @@
-"""``prism-pipeline``: the command-line entry point.
+"""``prism-pipeline``: the command-line entry point, for every registered dataset.
 
-    prism-pipeline run [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release job)
-    prism-pipeline run --unsynced                              rerun only what changed files/settings/rules affect
-    prism-pipeline remove USER_ID [--note TEXT]                record a removal request (salted hash only)
-    prism-pipeline audit [--out DIR] [--state DIR]             write audit_report.md from the run history
-    prism-pipeline review-pii export|import [SHEET]            PII reviewer sheet round trip
-    prism-pipeline generate --out DIR [--scale X] [--seed N]   write synthetic release-shaped inputs
+    prism-pipeline run [--dataset D] [--raw DIR] [--out DIR] [--state DIR]   materialise every asset (full_release)
+    prism-pipeline run --unsynced                             rerun only what changed files/settings/rules affect
+    prism-pipeline run --job removal_rerun                    apply new removal requests without a rebuild
+    prism-pipeline remove USER_ID [--note TEXT]               record a removal request (salted hash only)
+    prism-pipeline audit [--out DIR] [--state DIR]            write audit_report.md from the run history
+    prism-pipeline review-pii export|import [SHEET]           PII reviewer sheet round trip
+    prism-pipeline generate --out DIR [--scale X] [--seed N]  write synthetic release-shaped inputs
 
-``run`` executes the job in this process against the persistent Dagster instance
-(``DAGSTER_HOME``, set by the Makefile to ``dagster_home/``), so the run, its checks and its
-materialisations show in ``dagster dev`` afterwards.
+``--dataset`` names a registered dataset (``prism``, the default, or ``thoughttrace``: the
+entry points ``prism_pipeline.datasets``). ``run`` executes the job in this process against the
+persistent Dagster instance (``DAGSTER_HOME``, set by the Makefile to ``dagster_home/``), so the
+run, its checks and its materialisations show in ``dagster dev`` afterwards.
 """
 
 from __future__ import annotations
@@ -20,21 +22,32 @@ import sys
 import time
 from pathlib import Path
 
+from prism_pipeline.core.dataset import FOLDER_KEYS, Dataset, dataset_names, load_dataset
+from prism_pipeline.core.locations import REPO_ROOT
 
-def _set_dirs(args: argparse.Namespace) -> None:
+DEFAULT_DATASET = "prism"
+FLAGS = {"raw": "raw", "out": "output", "state": "state", "reference": "reference"}  # option -> folder
+
+
+def _set_dirs(dataset: Dataset, args: argparse.Namespace) -> None:
     # Before importing the definitions: they read these through EnvVar.
-    from prism_pipeline.core.locations import DEFAULT_DIRS, REPO_ROOT
-
-    for flag, name in (("raw", "PRISM_RAW_DIR"), ("out", "PRISM_OUTPUT_DIR"), ("state", "PRISM_STATE_DIR"),
-                       ("reference", "PRISM_REFERENCE_DIR")):
+    for flag, folder in FLAGS.items():
         value = getattr(args, flag, None)
         if value:
-            os.environ[name] = str(Path(value).resolve())
-        os.environ.setdefault(name, str(DEFAULT_DIRS[name]))
+            os.environ[dataset.env_var(folder)] = str(Path(value).resolve())
+        os.environ.setdefault(dataset.env_var(folder), str(dataset.default_dirs[folder]))
     if not os.environ.get("DAGSTER_HOME"):
         home = REPO_ROOT / "dagster_home"
         if (home / "dagster.yaml").exists():
             os.environ["DAGSTER_HOME"] = str(home)
+
+
+def _dir(dataset: Dataset, folder: str) -> Path:
+    return Path(os.environ[dataset.env_var(folder)])
+
+
+def _dirs(dataset: Dataset) -> dict[str, str]:
+    return {dataset.env_var(folder): str(_dir(dataset, folder).resolve()) for folder in FOLDER_KEYS}
 
 
 def _dagster_home_problem() -> str | None:
@@ -56,46 +69,47 @@ def _dagster_home_problem() -> str | None:
     return None
 
 
-def _setup_problems() -> list[str]:
+def _setup_problems(dataset: Dataset) -> list[str]:
     """Setup mistakes a new user makes, one line each, checked before a run starts."""
-    from prism_pipeline.prism.inputs.parse import check_raw_dir
+    from prism_pipeline.core.jsonl import check_raw_dir
 
     home = _dagster_home_problem()
-    return ([home] if home else []) + check_raw_dir(Path(os.environ["PRISM_RAW_DIR"]))
+    return ([home] if home else []) + check_raw_dir(_dir(dataset, "raw"), dataset)
 
 
-def _dirs() -> dict[str, str]:
-    from prism_pipeline.core.locations import DEFAULT_DIRS
+def _definitions(dataset: Dataset):
+    import importlib
 
-    return {name: str(Path(os.environ[name]).resolve()) for name in DEFAULT_DIRS}
+    return importlib.import_module(dataset.definitions_module).defs
 
 
-def _record_in_sync(instance, defs) -> None:
+def _record_in_sync(dataset: Dataset, instance, defs) -> None:
     """After Dagster found nothing unsynced: the stamp that lets the next --unsynced skip loading it."""
     from prism_pipeline.core.sources import stamp
-    from prism_pipeline.core.sources.files import SOURCE_FILES, source_path
+    from prism_pipeline.core.sources.observations import source_path
 
-    paths = defs.resources["prism_paths"].process_config_and_initialize()
-    sources = {key: str(source_path(paths, key)) for key in SOURCE_FILES}
-    stamp.record(paths.state, _dirs(), sources, os.environ.get("DAGSTER_HOME") if instance.is_persistent else None)
+    paths = defs.resources["paths"].process_config_and_initialize()
+    sources = {f.key: str(source_path(dataset, paths, f.key)) for f in dataset.source_files}
+    stamp.record(paths.state, _dirs(dataset), sources,
+                 os.environ.get("DAGSTER_HOME") if instance.is_persistent else None)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    _set_dirs(args)
+def cmd_run(dataset: Dataset, args: argparse.Namespace) -> int:
+    _set_dirs(dataset, args)
     started = time.perf_counter()
+    output = _dir(dataset, "output")
     if args.unsynced and args.job == "full_release":
         from prism_pipeline.core.sources import stamp
 
-        if stamp.is_current(Path(os.environ["PRISM_STATE_DIR"]), _dirs(), os.environ.get("DAGSTER_HOME")):
+        if stamp.is_current(_dir(dataset, "state"), _dirs(dataset), os.environ.get("DAGSTER_HOME")):
             print(f"nothing is unsynced: no source file, setting, rule or run changed since the last check "
-                  f"(sources/stamp.py); the release in {os.environ['PRISM_OUTPUT_DIR']} is current; checked in "
+                  f"(core/sources/stamp.py); the release in {output} is current; checked in "
                   f"{time.perf_counter() - started:.1f}s")
             return 0
     import dagster as dg
 
-    from prism_pipeline.prism.definitions import defs
-
-    problems = _setup_problems()
+    defs = _definitions(dataset)
+    problems = _setup_problems(dataset)
     for problem in problems:
         print(f"prism-pipeline: {problem}", file=sys.stderr)
     if problems:
@@ -106,12 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.unsynced:
         from prism_pipeline.core.sources.staleness import observe_sources, unsynced_assets
 
-        changed = observe_sources(instance, defs)
+        changed = observe_sources(instance, defs, dataset)
         keys = unsynced_assets(instance, defs)
         if not keys:
-            _record_in_sync(instance, defs)
-            print(f"nothing is unsynced ({changed} sources changed): the release in {os.environ['PRISM_OUTPUT_DIR']} "
-                  f"is current; checked in {time.perf_counter() - started:.1f}s")
+            _record_in_sync(dataset, instance, defs)
+            print(f"nothing is unsynced ({changed} sources changed): the release in {output} is current; checked "
+                  f"in {time.perf_counter() - started:.1f}s")
             return 0
         print(f"{changed} sources changed; rerunning {len(keys)} unsynced assets: "
               + ", ".join(sorted(k.to_user_string() for k in keys)))
@@ -119,45 +133,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The console shows INFO and above (progress of the flagging, warnings); every event is still
     # stored in the instance's event log for the UI. execute_job, not execute_in_process: that one
     # keeps every step's output in memory until the run ends (for output_for_node), which at
-    # scale 10 held gigabytes of tables that the IO manager had already stored (README, Benchmarks).
-    job = dg.build_reconstructable_job("prism_pipeline.prism.definitions", "resolve_job", (args.job,))
+    # scale 10 held gigabytes of tables that the IO manager had already stored (docs/benchmarks.md).
+    job = dg.build_reconstructable_job(dataset.definitions_module, "resolve_job", (args.job,))
     result = dg.execute_job(job, instance=instance, raise_on_error=False, asset_selection=selection, run_config={
         "loggers": {"console": {"config": {"log_level": args.log_level}}}})
     seconds = time.perf_counter() - started
-    output = Path(os.environ["PRISM_OUTPUT_DIR"])
-    code = report(result, seconds, output)
+    code = report(result, seconds, output, dataset)
     if code == 0:
-        print(f"audit report: {_audit(instance, defs)}")
+        print(f"audit report: {_audit(dataset, instance, defs)}")
         if args.job == "full_release":
             from prism_pipeline.core.sources.staleness import unsynced_assets
 
             if not unsynced_assets(instance, defs):  # (a file edited during the run leaves it unsynced)
-                _record_in_sync(instance, defs)
+                _record_in_sync(dataset, instance, defs)
     return code
 
 
-def _audit(instance, defs) -> Path:
+def _audit(dataset: Dataset, instance, defs) -> Path:
     from prism_pipeline.core.release.audit import write_audit_report
 
-    return write_audit_report(instance, defs.resolve_asset_graph(), Path(os.environ["PRISM_OUTPUT_DIR"]).resolve(),
-                              Path(os.environ["PRISM_STATE_DIR"]).resolve())
+    return write_audit_report(instance, defs.resolve_asset_graph(), _dir(dataset, "output").resolve(),
+                              _dir(dataset, "state").resolve(), dataset)
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    _set_dirs(args)
+def cmd_audit(dataset: Dataset, args: argparse.Namespace) -> int:
+    _set_dirs(dataset, args)
     import dagster as dg
 
-    from prism_pipeline.prism.definitions import defs
-
+    defs = _definitions(dataset)
     if not os.environ.get("DAGSTER_HOME") or not Path(os.environ["DAGSTER_HOME"]).is_dir():
         print(f"DAGSTER_HOME is {'not a folder' if os.environ.get('DAGSTER_HOME') else 'not set'}: there is no run "
               "history to audit", file=sys.stderr)
         return 2
-    print(f"audit report: {_audit(dg.DagsterInstance.get(), defs)}")
+    print(f"audit report: {_audit(dataset, dg.DagsterInstance.get(), defs)}")
     return 0
 
 
-def report(result, seconds: float, output_dir: Path) -> int:
+def report(result, seconds: float, output_dir: Path, dataset: Dataset) -> int:
     """Print the outcome of a run: failed checks and steps, or where the release went."""
     failed_checks = [e.asset_check_evaluation_data for e in result.all_events
                      if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
@@ -175,42 +187,45 @@ def report(result, seconds: float, output_dir: Path) -> int:
         return 1
     print(f"run {result.run_id} succeeded in {seconds:.1f}s")
     print(f"release written to {output_dir}:")
-    for path in sorted(output_dir.glob("*.jsonl")):
-        print(f"  {path.name}  {path.stat().st_size:,} bytes")
+    for name in sorted(dataset.release_files):
+        path = output_dir / name
+        if path.exists():
+            print(f"  {path.name}  {path.stat().st_size:,} bytes")
     return 0
 
 
-def cmd_remove(args: argparse.Namespace) -> int:
+def cmd_remove(dataset: Dataset, args: argparse.Namespace) -> int:
     """Record a removal request; the sensor (or `prism-pipeline run --job removal_rerun`) applies it."""
-    _set_dirs(args)
+    _set_dirs(dataset, args)
     import datetime as dt
 
-    from prism_pipeline.core.removal.requests import RemovalRequestError, add_request
-    from prism_pipeline.prism.inputs import parse
+    from prism_pipeline.core.jsonl import InputError
+    from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, RemovalRequestError, add_request
 
-    raw = Path(os.environ["PRISM_RAW_DIR"])
-    state = Path(os.environ["PRISM_STATE_DIR"])
+    state = _dir(dataset, "state")
     try:
-        known = parse.read_survey(raw / parse.SURVEY.file_name)["user_id"]
+        known = dataset.function(dataset.read_user_ids)(_dir(dataset, "raw"))
         request_id = add_request(state, args.user_id, known, dt.date.today(), args.note)
-    except (RemovalRequestError, parse.InputError) as err:
+    except (RemovalRequestError, InputError) as err:
         print(f"removal request refused: {err}", file=sys.stderr)
         return 2
-    print(f"recorded removal request {request_id} in {state / 'removal_requests.csv'}; "
-          "apply it with `prism-pipeline run --job removal_rerun` (the Dagster daemon's sensor does it too)")
+    dataset_option = "" if dataset.name == DEFAULT_DATASET else f" --dataset {dataset.name}"
+    print(f"recorded removal request {request_id} in {state / REQUESTS_FILENAME}; apply it with "
+          f"`prism-pipeline run{dataset_option} --job removal_rerun` (the Dagster daemon's sensor does it too)")
     return 0
 
 
-def cmd_review_pii(args: argparse.Namespace) -> int:
-    """The reviewer sheet round trip (metadata_flags/pii_review.py): export the pending PII
-    flags with their evidence, import the filled-in verdicts into pii_manual_review.csv."""
-    _set_dirs(args)
+def cmd_review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
+    """The reviewer sheet round trip (core/flags/pii_review.py): export the pending PII flags
+    with their evidence, import the filled-in verdicts into pii_manual_review.csv."""
+    _set_dirs(dataset, args)
     import datetime as dt
 
     from prism_pipeline.core import state_store
     from prism_pipeline.core.flags import manual_review, pii_review
 
-    state, reference = Path(os.environ["PRISM_STATE_DIR"]), Path(os.environ["PRISM_REFERENCE_DIR"])
+    kinds = dataset.text_kinds
+    state, reference = _dir(dataset, "state"), _dir(dataset, "reference")
     review_path = reference / manual_review.REVIEW_FILENAME
     tables = {}
     for asset in ("pii_review_evidence", "text_instances", "text_flags"):
@@ -221,10 +236,10 @@ def cmd_review_pii(args: argparse.Namespace) -> int:
             return 2
         tables[asset] = state_store.read(path)
     try:
-        review = manual_review.load_review(review_path)
+        review = manual_review.load_review(review_path, kinds)
         if args.action == "export":
             sheet = pii_review.reviewer_sheet(tables["pii_review_evidence"], tables["text_instances"],
-                                              tables["text_flags"], review)
+                                              tables["text_flags"], review, kinds)
             out = state / pii_review.SHEET_FILENAME
             pii_review.write_sheet(sheet, out)
             print(f"wrote {len(sheet)} pending PII flags to {out}. Fill in verdict (true = real PII, false = a false "
@@ -233,22 +248,23 @@ def cmd_review_pii(args: argparse.Namespace) -> int:
                   "in the state dir; a removal request deletes it.")
             return 0
         sheet_path = Path(args.sheet) if args.sheet else state / pii_review.SHEET_FILENAME
-        merged, counts = pii_review.import_sheet(pii_review.read_sheet(sheet_path), tables["pii_review_evidence"],
-                                                 review, dt.date.today())
+        merged, counts = pii_review.import_sheet(pii_review.read_sheet(sheet_path, kinds),
+                                                 tables["pii_review_evidence"], review, dt.date.today(), kinds)
     except (pii_review.SheetError, manual_review.ReviewTableError, FileNotFoundError) as err:
         print(f"review-pii: {err}", file=sys.stderr)
         return 2
-    manual_review.write_review(merged, review_path)
+    manual_review.write_review(merged, review_path, kinds)
     print(f"imported {counts['imported']} verdicts into {review_path} ({counts['still_pending']} rows of the sheet "
           "still without a verdict); `prism-pipeline run` applies them to pii_manual_flag")
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from prism_pipeline_synthetic.generator import generate
-
+def cmd_generate(dataset: Dataset, args: argparse.Namespace) -> int:
+    if dataset.generate is None:
+        print(f"generate: the {dataset.name} dataset has no synthetic generator", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    counts = generate(Path(args.out), scale=args.scale, seed=args.seed)
+    counts = dataset.function(dataset.generate)(Path(args.out), scale=args.scale, seed=args.seed)
     print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s: "
           + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     return 0
@@ -258,11 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prism-pipeline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="materialise every asset and write the release")
-    run.add_argument("--raw", help="folder with survey.jsonl and conversations.jsonl (default: PRISM_RAW_DIR "
-                                   "or data/raw)")
-    run.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
-    run.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--dataset", default=DEFAULT_DATASET,
+                       help=f"the dataset: {', '.join(dataset_names())} (default: {DEFAULT_DATASET})")
+        p.set_defaults(func=func)
+        return p
+
+    run = command("run", cmd_run, "materialise every asset and write the release")
+    run.add_argument("--raw", help="folder with the published files (default: <PREFIX>_RAW_DIR or the dataset's "
+                                   "folder under data/)")
+    run.add_argument("--out", help="release folder (default: <PREFIX>_OUTPUT_DIR or the dataset's release folder)")
+    run.add_argument("--state", help="private state folder (default: <PREFIX>_STATE_DIR or the dataset's state "
+                                     "folder)")
     run.add_argument("--job", default="full_release", help="job to run: full_release (default) or removal_rerun")
     run.add_argument("--unsynced", action="store_true",
                      help="rerun only the assets whose raw or reference files, settings or rules changed since "
@@ -270,41 +294,41 @@ def build_parser() -> argparse.ArgumentParser:
                           "unsynced')")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="console log level (the event log keeps everything)")
-    run.set_defaults(func=cmd_run)
 
-    remove = sub.add_parser("remove", help="record a participant's removal request")
+    remove = command("remove", cmd_remove, "record a participant's removal request")
     remove.add_argument("user_id", help="the participant's user_id, e.g. user12")
     remove.add_argument("--note", help="optional note (must not contain the id or other personal data)")
-    remove.add_argument("--raw", help="folder with survey.jsonl (default: PRISM_RAW_DIR or data/raw)")
-    remove.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
-    remove.set_defaults(func=cmd_remove)
+    remove.add_argument("--raw", help="folder with the published files (default: <PREFIX>_RAW_DIR)")
+    remove.add_argument("--state", help="private state folder (default: <PREFIX>_STATE_DIR)")
 
-    audit = sub.add_parser("audit", help="write audit_report.md for the current release from the run history")
-    audit.add_argument("--out", help="release folder (default: PRISM_OUTPUT_DIR or data/release)")
-    audit.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
-    audit.set_defaults(func=cmd_audit)
+    audit = command("audit", cmd_audit, "write audit_report.md for the current release from the run history")
+    audit.add_argument("--out", help="release folder (default: <PREFIX>_OUTPUT_DIR)")
+    audit.add_argument("--state", help="private state folder (default: <PREFIX>_STATE_DIR)")
 
-    review = sub.add_parser("review-pii", help="export pending PII flags for a reviewer, import their verdicts")
+    review = command("review-pii", cmd_review_pii, "export pending PII flags for a reviewer, import their verdicts")
     review.add_argument("action", choices=["export", "import"],
                         help="export: write the reviewer sheet into the state dir; import: merge its verdicts into "
                              "pii_manual_review.csv")
     review.add_argument("sheet", nargs="?", help="import: the filled-in sheet (default: the exported one)")
-    review.add_argument("--state", help="private state folder (default: PRISM_STATE_DIR or data/state)")
+    review.add_argument("--state", help="private state folder (default: <PREFIX>_STATE_DIR)")
     review.add_argument("--reference", help="reference folder with pii_manual_review.csv (default: "
-                                            "PRISM_REFERENCE_DIR or data/reference)")
-    review.set_defaults(func=cmd_review_pii)
+                                            "<PREFIX>_REFERENCE_DIR)")
 
-    gen = sub.add_parser("generate", help="write synthetic release-shaped PRISM inputs")
+    gen = command("generate", cmd_generate, "write synthetic release-shaped inputs")
     gen.add_argument("--out", required=True, help="output folder")
-    gen.add_argument("--scale", type=float, default=1.0, help="1 = PRISM's real size (1,500 users); 10 = 10×")
+    gen.add_argument("--scale", type=float, default=1.0, help="1 = the published size; 10 = ten times")
     gen.add_argument("--seed", type=int, default=0)
-    gen.set_defaults(func=cmd_generate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        dataset = load_dataset(args.dataset)
+    except ValueError as err:
+        print(f"prism-pipeline: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(args.func(dataset, args))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Shared Dagster resources: where the inputs, the release and the pipeline state live.
+"""Shared Dagster resources: where a dataset's inputs, release and state live, how texts are taken,
+and the IO managers that store every table in the state folder.
 
-``PRISM_RAW_DIR`` / ``PRISM_OUTPUT_DIR`` / ``PRISM_STATE_DIR`` (and ``PRISM_REFERENCE_DIR``) are read through ``EnvVar`` so
-that Dagster records the variable's name, not its value, and the same code location runs on
-another dataset by setting them. Defaults (``data/raw``, ``data/release``, ``data/state`` under
-the repository, ``DEFAULT_DIRS``) are filled in by ``definitions.py`` and the CLI when a variable is unset.
+The folders are read through ``EnvVar`` (``<PREFIX>_RAW_DIR``, ``_OUTPUT_DIR``, ``_STATE_DIR``,
+``_REFERENCE_DIR``; :func:`env_paths`) so that Dagster records the variable's name, not its
+value, and the same code location runs on another copy of the dataset by setting them. Defaults
+(the dataset's ``default_dirs``, under the repository) are filled in when a variable is unset.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 
 from prism_pipeline.core import state_store
-from prism_pipeline.core.locations import DEFAULT_DIRS, REPO_ROOT  # noqa: F401 (re-exported)
+from prism_pipeline.core.dataset import FOLDER_KEYS, RAW, REFERENCE, STATE, Dataset
 
 
-class PrismPaths(dg.ConfigurableResource):
-    """Locations of the PRISM inputs, the release and the pipeline's private state."""
+class DatasetPaths(dg.ConfigurableResource):
+    """Locations of a dataset's inputs, its release and the pipeline's private state."""
 
     raw_dir: str
     output_dir: str
@@ -41,6 +42,34 @@ class PrismPaths(dg.ConfigurableResource):
         path = Path(self.state_dir).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def folder(self, where: str) -> Path:
+        """The folder a source file is in (``dataset.RAW``, ``REFERENCE`` or ``STATE``)."""
+        return {RAW: self.raw, REFERENCE: self.reference, STATE: self.state}[where]
+
+
+def default_environment(dataset: Dataset) -> None:
+    """Set each of the dataset's folder variables that is unset to its default folder."""
+    import os
+
+    for folder in FOLDER_KEYS:
+        os.environ.setdefault(dataset.env_var(folder), str(dataset.default_dirs[folder]))
+
+
+def env_paths(dataset: Dataset) -> DatasetPaths:
+    """The dataset's folders from its variables (``EnvVar``: resolved when a run starts)."""
+    default_environment(dataset)
+    return DatasetPaths(**{f"{folder}_dir": dg.EnvVar(dataset.env_var(folder)) for folder in FOLDER_KEYS})
+
+
+class InputSettings(dg.ConfigurableResource):
+    """``strict_texts``: False (default) normalises the conversation texts as the reference did
+    (``core/normalise.py``: trim; null, empty or "None" becomes "EMPTY STRING") and warns with
+    the count; True leaves them as read, so the blocking ``content_normalised`` rules reject any
+    text that is not already normalised, for maintainers who want an unnormalised file to stop
+    the run (SPEC §1.2)."""
+
+    strict_texts: bool = False
 
 
 class StateIOManager(dg.ConfigurableIOManager):

@@ -12,12 +12,13 @@ Failure messages name file, line and field; values are shown only for non-sensit
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from prism_pipeline.prism.schemas import ROW_RULE_COLUMNS, sensitive_columns, typed_if_empty
+from prism_pipeline.core.schemas import ROW_RULE_COLUMNS, sensitive_columns, typed_if_empty
 
 MAX_LISTED = 20
 
@@ -170,3 +171,23 @@ def violations_result(violations: pd.DataFrame, severity=dg.AssetCheckSeverity.E
     more = f"\n… and {len(violations) - MAX_LISTED} more" if len(violations) > MAX_LISTED else ""
     return dg.AssetCheckResult(passed=False, severity=severity, description="\n".join(listed) + more,
                                metadata=metadata)
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """One asset's schema check (PUDL's ``asset_check_from_schema``): its model and where failures
+    point."""
+
+    model: type[pa.DataFrameModel]
+    where: str  # the file or table that failure messages name
+    blocking: bool = False
+    name: str | None = None  # default: <asset>_schema
+    locate: Locator | None = None  # default: the frame's index is the source line
+    optional: bool = False  # a frame without columns (an absent optional file) passes
+
+
+def schema_checks(checks: dict[str, SchemaCheck]) -> list[dg.AssetChecksDefinition]:
+    """Every asset's schema check from one asset -> :class:`SchemaCheck` mapping."""
+    return [schema_asset_check(asset, c.model, c.where, name=c.name, blocking=c.blocking,
+                               **({"locate": c.locate} if c.locate else {}), optional=c.optional)
+            for asset, c in checks.items()]

@@ -10,6 +10,8 @@ No Dagster import: this module is shared by the schemas, the generator and the w
 from __future__ import annotations
 
 from prism_pipeline.core.flags.moderation.base import MODERATION_CATEGORIES as _MODERATION_CATEGORIES
+from prism_pipeline.core.normalise import EMPTY_STRING as _EMPTY_STRING
+from prism_pipeline.prism import dataset as _dataset
 
 # ---------------------------------------------------------------------------------------
 # Survey (SPEC §1.3)
@@ -271,9 +273,9 @@ HISTORY_MODEL_KEYS = (
     "within_turn_id",
 )
 ROLES = ("user", "model")
-EMPTY_STRING = "EMPTY STRING"  # sentinel for empty prompts/responses (SPEC §1.2)
+EMPTY_STRING = _EMPTY_STRING  # sentinel for empty prompts/responses (SPEC §1.2, core/normalise.py)
 # The four files of a release, in the order they are written and listed (SPEC §1).
-RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
+RELEASE_FILES = _dataset.RELEASE_FILES
 # The two census-rebalanced samples: included_in_UK_REP, included_in_US_REP (SPEC §4).
 REP_COUNTRIES = ("UK", "US")
 # The metadata blocks' sort id and its prefix (SPEC §2.1): a block is ordered by that id's number.
@@ -284,10 +286,6 @@ SORT_ID_OF_BLOCK = {
     "user_prompt": ("interaction_id", "int"),
     "model_response": ("utterance_id", "ut"),
 }
-# Formats of the pipeline's own keys (removal requests, reviews, ledger).
-SHA256_HEX_PATTERN = r"[0-9a-f]{64}"
-ISO_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-REQUEST_ID_PATTERN = r"rr-[0-9]{4,}"
 
 MODEL_PROVIDERS = ("huggingface_api", "cohere", "anthropic", "openai", "google", "aleph")
 # model_name -> model_provider, the 21 models of SPEC §1.5.
@@ -353,8 +351,9 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "moderation_flag",
 )
 # Canonical block order of text instances (SPEC §2.1).
-TEXT_COLUMN_IDS = ("system_string", "self_description", "open_feedback", "user_prompt", "model_response")
-HUMAN_TEXT_COLUMN_IDS = ("system_string", "self_description", "open_feedback", "user_prompt")
+TEXT_KINDS = _dataset.TEXT_KINDS  # the blocks as the engine sees them (prism/dataset.py)
+TEXT_COLUMN_IDS = TEXT_KINDS.all
+HUMAN_TEXT_COLUMN_IDS = TEXT_KINDS.human
 MODERATION_CATEGORIES = _MODERATION_CATEGORIES  # the published moderation_flag's (core/flags/moderation)
 
 # ---------------------------------------------------------------------------------------

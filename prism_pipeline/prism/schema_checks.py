@@ -1,34 +1,17 @@
 """Every asset's schema check, made by one factory from one asset → Pandera model mapping.
 
 PUDL's pattern (``asset_check_from_schema``): the DataFrameModels in ``schemas.py`` hold each
-column's rule; :func:`validation.schema_asset_check` turns each entry of ``SCHEMA_CHECKS`` into
-a Dagster asset check (failures show as checks in the UI), and the same models fill every
+column's rule; ``core/validation.schema_checks`` turns each entry of ``SCHEMA_CHECKS`` (and the
+engine's tables, ``engine_schema_checks``) into a Dagster asset check (failures show as checks in the UI), and the same models fill every
 asset's Columns tab. Blocking: the tables the release is built from, so a violation stops
 the release (the previous one stays); the rest are ERROR checks that show without stopping it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pandera.pandas as pa
-
-from prism_pipeline.core.flags.manual_review import REVIEW_FILENAME
-from prism_pipeline.core.removal.requests import REQUESTS_FILENAME
-from prism_pipeline.core.validation import Locator, schema_asset_check
+from prism_pipeline.core.validation import SchemaCheck
 from prism_pipeline.prism import schemas
 from prism_pipeline.prism.inputs.parse import CONVERSATIONS, SURVEY, UTTERANCES, history_locator
-
-
-@dataclass(frozen=True)
-class SchemaCheck:
-    model: type[pa.DataFrameModel]
-    where: str  # the file or table that failure messages name
-    blocking: bool = False
-    name: str | None = None  # default: <asset>_schema
-    locate: Locator | None = None  # default: the frame's index is the source line
-    optional: bool = False  # a frame without columns (an absent optional file) passes
-
 
 SCHEMA_CHECKS: dict[str, SchemaCheck] = {
     "survey_input": SchemaCheck(schemas.SurveySchema, SURVEY.file_name, blocking=True, name="survey_schema"),
@@ -39,9 +22,6 @@ SCHEMA_CHECKS: dict[str, SchemaCheck] = {
     # A published utterances.jsonl is only compared with the derived table: non-blocking.
     "utterances_input": SchemaCheck(schemas.UtterancesSchema, UTTERANCES.file_name, optional=True),
     "published_moderation": SchemaCheck(schemas.PublishedModerationSchema, "metadata.jsonl", optional=True),
-    "pii_manual_review": SchemaCheck(schemas.PiiManualReviewSchema, REVIEW_FILENAME),
-    # load_requests already rejects a malformed file; the schema restates its rules.
-    "removal_requests": SchemaCheck(schemas.RemovalRequestsSchema, REQUESTS_FILENAME),
     "utterances": SchemaCheck(schemas.UtterancesSchema, "utterances", blocking=True),
     "interactions": SchemaCheck(schemas.InteractionsSchema, "interactions", blocking=True),
     # Parsed from sha256-pinned reference files: a failure means the files or the parser changed,
@@ -52,12 +32,5 @@ SCHEMA_CHECKS: dict[str, SchemaCheck] = {
     "us_rep_sample": SchemaCheck(schemas.UsRepSampleSchema, "us_rep_sample"),
     "census_weights": SchemaCheck(schemas.CensusWeightsSchema, "census_weights"),
     "text_instances": SchemaCheck(schemas.TextInstancesSchema, "text_instances"),
-    "text_flags": SchemaCheck(schemas.TextFlagsSchema, "text_flags"),
     "metadata_table": SchemaCheck(schemas.MetadataSchema, "metadata", blocking=True, name="metadata_schema"),
-    "pii_review_evidence": SchemaCheck(schemas.PiiReviewEvidenceSchema, "pii_review_evidence"),
-    "erasure": SchemaCheck(schemas.ErasureSchema, "erasure"),
 }
-
-CHECKS = [schema_asset_check(asset, c.model, c.where, name=c.name, blocking=c.blocking,
-                             **({"locate": c.locate} if c.locate else {}), optional=c.optional)
-          for asset, c in SCHEMA_CHECKS.items()]

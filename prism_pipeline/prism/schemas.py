@@ -24,16 +24,27 @@ empty frame as object, which says nothing about the values it does not have.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from prism_pipeline.core import schemas as core_schemas
+from prism_pipeline.core.schemas import (  # noqa: F401 (re-exported: PRISM's models and checks use them)
+    MODERATION_BACKENDS,
+    MODERATION_CATEGORY_COLUMNS,
+    MODERATION_SCORE_COLUMNS,
+    NORMALISED,
+    ROW_RULE_COLUMNS,
+    SENSITIVE,
+    SHA256,
+    is_normalised_text,
+    row_rule,
+    sensitive_columns,
+    typed_if_empty,
+)
 from prism_pipeline.prism import codebook as cb
 
-SENSITIVE = {"sensitive": True}
 _DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _ISO3_OR_PNS = r"^([A-Z]{3}|Prefer not to say)$"
 # Pandera regex aliases for the nested families (keys from codebook.py).
@@ -41,39 +52,17 @@ _USECASE_FLAGS = r"^lm_usecases\.(?!other_text$).+$"
 _STATED_PREF_SLIDERS = r"^stated_prefs\.(?!other_text$).+$"
 _ORDER_USECASES = r"^order_lm_usecases\.(?!other$).+$"
 _ORDER_STATED_PREFS = r"^order_stated_prefs\.(?!other$).+$"
-_MODERATION_CATEGORIES = r"^moderation_flag\.categories\..+$"
-_MODERATION_SCORES = r"^moderation_flag\.category_scores\..+$"
-_SHA256 = rf"^{cb.SHA256_HEX_PATTERN}$"
-_ISO_DATE = rf"^{cb.ISO_DATE_PATTERN}$"
-_REQUEST_ID = rf"^{cb.REQUEST_ID_PATTERN}$"
+_MODERATION_CATEGORIES = MODERATION_CATEGORY_COLUMNS
+_MODERATION_SCORES = MODERATION_SCORE_COLUMNS
+_SHA256 = SHA256
 COUNTRIES = cb.REP_COUNTRIES
 SORT_ID_OF_BLOCK = cb.SORT_ID_OF_BLOCK
-_PSEUDONYM = r"^[a-z][a-z0-9_-]{0,39}$"  # as manual_review's reviewer rule (test_schemas_extra)
-# Moderation backends (moderation/frozen.py, local.py, openai_backend.py BACKEND; the package
-# imports scikit-learn and the OpenAI SDK, too heavy here; test_schemas_extra asserts they agree).
-MODERATION_BACKENDS = ("frozen", "local", "openai")
 RELEASE_FILES = cb.RELEASE_FILES
+_NORMALISED = NORMALISED
 
 
 def _nested(parent: str, keys: tuple[str, ...]) -> list[str]:
     return [f"{parent}.{k}" for k in keys]
-
-
-ROW_RULE_COLUMNS = "columns"  # the statistics key of a row rule's columns
-
-
-def row_rule(*columns: str, description: str):
-    """A multi-column (row) rule reading ``columns`` (``parent.*`` for a nested family). A
-    failing row is reported once, naming these columns only (``validation.py``)."""
-    return pa.dataframe_check(description=description, statistics={ROW_RULE_COLUMNS: columns})
-
-
-_NORMALISED = "normalised (SPEC §1.2): trimmed, never empty or 'None' (empty is the 'EMPTY STRING' sentinel)"
-
-
-def is_normalised_text(texts: pd.Series) -> pd.Series:
-    """True where a text is what ``process_text`` (inputs/normalise.py) leaves unchanged."""
-    return texts.str.strip().eq(texts) & texts.ne("") & texts.ne("None")
 
 
 class SurveySchema(pa.DataFrameModel):
@@ -457,71 +446,6 @@ class TextInstancesSchema(pa.DataFrameModel):
         return pd.Series((df[ids].notna().to_numpy() == expected).all(axis=1), index=df.index)
 
 
-class TextFlagsSchema(pa.DataFrameModel):
-    """``text_flags`` (SPEC §2.2, §7.3): the flags of each text instance (same rows and order),
-    with the moderation result's provenance."""
-
-    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, nullable=True, metadata=SENSITIVE,
-                                        description="sha256 of the text's UTF-8 bytes; null for a null text")
-    language_flag: Series[str] = pa.Field(str_matches=r"^[a-z]{2,3}$", nullable=True,
-                                          description="langid 1.1.6 label")
-    pii_flag: Series[bool] = pa.Field(description="scrubadub 2.0.1 default cleaning changes the text")
-    moderation_flagged: Series[bool] = pa.Field(alias="moderation_flag.flagged")
-    moderation_categories: Series[bool] = pa.Field(alias=_MODERATION_CATEGORIES, regex=True)
-    moderation_scores: Series[float] = pa.Field(alias=_MODERATION_SCORES, regex=True, ge=0.0, le=1.0,
-                                                description="Rounded to 2 dp (SPEC §2.2)")
-    moderation_backend: Series[str] = pa.Field(isin=MODERATION_BACKENDS,
-                                               description="frozen = the published result (SPEC §7.3)")
-    moderation_model: Series[str] = pa.Field(str_length={"min_value": 1}, description="Model id behind the result")
-
-    class Config:
-        strict = True
-        coerce = False
-
-    @row_rule("text_sha256", "language_flag", "pii_flag",
-              description="a null text (null text_sha256) has a null language_flag and pii_flag False")
-    def null_text_has_no_flags(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["text_sha256"].notna() | (df["language_flag"].isna() & ~df["pii_flag"])
-
-
-class PiiManualReviewSchema(pa.DataFrameModel):
-    """``pii_manual_review`` (SPEC §2.3, ``metadata_flags/manual_review.py``): one verdict per
-    (column_id, text_sha256)."""
-
-    column_id: Series[str] = pa.Field(isin=cb.HUMAN_TEXT_COLUMN_IDS)
-    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, metadata=SENSITIVE,
-                                        description="sha256 of the reviewed text; never the text")
-    verdict: Series[bool] = pa.Field(description="True = real PII, False = a false alarm")
-    reviewed_on: Series[str] = pa.Field(str_matches=_ISO_DATE)
-    reviewer: Series[str] = pa.Field(str_matches=_PSEUDONYM, description="A pseudonym")
-    note: Series[str] = pa.Field(metadata=SENSITIVE, description="Free text, may be empty")
-
-    class Config:
-        strict = True
-        coerce = False
-        unique = ("column_id", "text_sha256")
-
-
-class PiiReviewEvidenceSchema(pa.DataFrameModel):
-    """``pii_review_evidence`` (SPEC §2.3, ``metadata_flags/pii_review.py``): per flagged human
-    text, the scrubadub filth behind ``pii_flag``. Private state only, never released."""
-
-    column_id: Series[str] = pa.Field(isin=cb.HUMAN_TEXT_COLUMN_IDS)
-    text_sha256: Series[str] = pa.Field(str_matches=_SHA256, metadata=SENSITIVE,
-                                        description="sha256 of the flagged text; never the text")
-    instances: Series[int] = pa.Field(ge=1, description="Text instances of this block with this text")
-    filth_types: Series[str] = pa.Field(str_matches=r"^[a-z_]+(;[a-z_]+)*$",
-                                        description="scrubadub filth types that fired, sorted, ';'-joined")
-    spans: Series[str] = pa.Field(str_matches=r"^\[\[.+\]\]$",
-                                  description="JSON [[type, start, end], ...]: character offsets, never the span")
-    reviewed: Series[bool] = pa.Field(description="The text has a verdict in pii_manual_review.csv")
-
-    class Config:
-        strict = True
-        coerce = False
-        unique = ("column_id", "text_sha256")
-
-
 class PublishedModerationSchema(pa.DataFrameModel):
     """``published_moderation`` (SPEC §7.3, ``moderation/frozen.py``): the published
     ``moderation_flag`` per metadata.jsonl key. The asset is a frame without columns when there
@@ -548,47 +472,12 @@ class PublishedModerationSchema(pa.DataFrameModel):
         unique = ("column_id", "user_id", "conversation_id", "interaction_id", "utterance_id")
 
 
-class RemovalRequestsSchema(pa.DataFrameModel):
-    """``removal_requests`` (codebook §3.4, SPEC §7.7, ``removal/requests.py``): salted hashes only."""
-
-    request_id: Series[str] = pa.Field(unique=True, str_matches=_REQUEST_ID)
-    user_hash: Series[str] = pa.Field(unique=True, str_matches=_SHA256, metadata=SENSITIVE,
-                                      description="sha256(salt + user_id), never the id")
-    received: Series[str] = pa.Field(str_matches=_ISO_DATE, description="ISO date")
-    note: Series[str] = pa.Field(metadata=SENSITIVE, description="Free text, may be empty")
-
-    class Config:
-        strict = True
-        coerce = False
-
-
-class ErasureSchema(pa.DataFrameModel):
-    """``erasure`` (SPEC §7.7): release rows removed per request and file, for the ledger."""
-
-    request_id: Series[str] = pa.Field(str_matches=_REQUEST_ID)
-    file: Series[str] = pa.Field(isin=RELEASE_FILES)
-    rows: Series[int] = pa.Field(ge=0)
-
-    class Config:
-        strict = True
-        coerce = False
-        unique = ("request_id", "file")
-
-
-def typed_if_empty(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame``, or when it has no rows, ``frame`` with each column cast to the model's dtype.
-
-    pandas gives the columns of an empty constructor or of an empty selection the object dtype
-    (``erasure`` without requests, ``census_weights`` of an empty pool): with no values there is
-    nothing of the wrong type, and a strict dtype check would fail on nothing. Column names are
-    still checked."""
-    if len(frame) or frame.columns.empty:
-        return frame
-    dtypes = {}
-    for name, column in model.to_schema().columns.items():
-        names = [c for c in frame.columns if re.match(name, c)] if column.regex else [name] * (name in frame.columns)
-        dtypes.update(dict.fromkeys(names, column.dtype.type))
-    return frame.astype(dtypes)
+# The engine's tables for PRISM's text kinds and release files (core/schemas.py).
+TextFlagsSchema = core_schemas.TextFlagsSchema
+RemovalRequestsSchema = core_schemas.RemovalRequestsSchema
+PiiManualReviewSchema = core_schemas.pii_manual_review_schema(cb.TEXT_KINDS)
+PiiReviewEvidenceSchema = core_schemas.pii_review_evidence_schema(cb.TEXT_KINDS)
+ErasureSchema = core_schemas.erasure_schema(cb.RELEASE_FILES)
 
 
 def _is_permutation(positions: pd.DataFrame) -> pd.Series:
@@ -600,17 +489,3 @@ def _is_permutation(positions: pd.DataFrame) -> pd.Series:
     ordered = np.sort(values, axis=1)
     ok = (ordered == np.array(expected, dtype="float64")).all(axis=1)
     return pd.Series(ok | all_null, index=positions.index)
-
-
-def sensitive_columns(model: type[pa.DataFrameModel], columns) -> set[str]:
-    """The columns of a frame whose values must never be shown (free text and ids)."""
-    schema = model.to_schema()
-    out: set[str] = set()
-    for name, col in schema.columns.items():
-        if not (col.metadata or {}).get("sensitive"):
-            continue
-        if col.regex:
-            out.update(c for c in columns if re.match(name, c))
-        else:
-            out.add(name)
-    return out

@@ -4,7 +4,7 @@ The reference's two annotators reviewed all 167 human texts scrubadub flagged an
 real PII; a reviewer needs to see *why* a text was flagged. ``pii_flag`` stays exactly
 scrubadub's rule (``pii.py``); beside it:
 
-* :func:`review_evidence`: one row per flagged human text (key ``column_id`` +
+* :func:`review_evidence`: one row per flagged human text (key: the dataset's kind column +
   ``text_sha256``, as ``pii_manual_review.csv``) with the scrubadub filth types that fired, their
   character spans, how many instances share the text, and whether it has a verdict. It is the
   ``pii_review_evidence`` asset, stored in the private state dir only: never in the release,
@@ -25,15 +25,22 @@ import json
 import pandas as pd
 
 from prism_pipeline.core.atomic import atomic_write_text
+from prism_pipeline.core.dataset import TextKinds
 from prism_pipeline.core.flags import manual_review
 from prism_pipeline.core.flags.pii import ScrubadubDetector
-from prism_pipeline.core.flags.runner import hash_texts
-from prism_pipeline.prism import codebook
+from prism_pipeline.core.hashing import hash_texts
 
-KEY = manual_review.KEY
-EVIDENCE_COLUMNS = ("column_id", "text_sha256", "instances", "filth_types", "spans", "reviewed")
-SHEET_COLUMNS = ("column_id", "text_sha256", "filth_types", "spans", "text", "verdict", "reviewed_on",
-                 "reviewer", "note")
+key = manual_review.key
+
+
+def evidence_columns(kinds: TextKinds) -> tuple[str, ...]:
+    return (kinds.column, "text_sha256", "instances", "filth_types", "spans", "reviewed")
+
+
+def sheet_columns(kinds: TextKinds) -> tuple[str, ...]:
+    return (kinds.column, "text_sha256", "filth_types", "spans", "text", "verdict", "reviewed_on", "reviewer", "note")
+
+
 SHEET_FILENAME = "pii_review_sheet.csv"  # under the state dir: it holds participant text
 
 
@@ -41,44 +48,44 @@ class SheetError(ValueError):
     """A filled-in sheet that cannot be imported; the message names the sheet row (1-based, after the header)."""
 
 
-def flagged_human_texts(text_instances: pd.DataFrame, text_flags: pd.DataFrame) -> pd.DataFrame:
-    """One row per distinct (column_id, text_sha256) of a human text with ``pii_flag`` True:
-    the key, ``text`` and ``instances`` (rows sharing it). ``text_flags`` is aligned with
+def flagged_human_texts(text_instances: pd.DataFrame, text_flags: pd.DataFrame, kinds: TextKinds) -> pd.DataFrame:
+    """One row per distinct (kind, text_sha256) of a human text with ``pii_flag`` True: the
+    key, ``text`` and ``instances`` (rows sharing it). ``text_flags`` is aligned with
     ``text_instances`` row by row."""
-    flagged = (text_instances["column_id"].isin(codebook.HUMAN_TEXT_COLUMN_IDS).to_numpy()
+    flagged = (text_instances[kinds.column].isin(kinds.human).to_numpy()
                & text_flags["pii_flag"].to_numpy(dtype=bool))
-    rows = pd.DataFrame({"column_id": text_instances["column_id"].to_numpy()[flagged],
+    rows = pd.DataFrame({kinds.column: text_instances[kinds.column].to_numpy()[flagged],
                          "text_sha256": text_flags["text_sha256"].to_numpy()[flagged],
                          "text": text_instances["text"].to_numpy()[flagged]})
-    counts = rows.groupby(KEY, sort=False).size().rename("instances")
-    return rows.drop_duplicates(KEY).join(counts, on=KEY)
+    counts = rows.groupby(key(kinds), sort=False).size().rename("instances")
+    return rows.drop_duplicates(key(kinds)).join(counts, on=key(kinds))
 
 
-def review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, review: pd.DataFrame,
+def review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, review: pd.DataFrame, kinds: TextKinds,
                     detector: ScrubadubDetector | None = None) -> pd.DataFrame:
-    """The ``pii_review_evidence`` table (columns ``EVIDENCE_COLUMNS``, canonical order).
+    """The ``pii_review_evidence`` table (columns :func:`evidence_columns`, canonical order).
 
     ``filth_types``: the distinct types that fired, sorted, ``;``-joined (``email;phone``);
     ``spans``: JSON ``[[type, start, end], ...]`` in text order (character offsets);
     ``reviewed``: the key has a verdict in ``review``."""
-    texts = flagged_human_texts(text_instances, text_flags)
+    texts = flagged_human_texts(text_instances, text_flags, kinds)
     if len(texts):
         detector = detector or ScrubadubDetector()
         # Few texts (167 at PRISM scale): one scrubadub pass each is cheaper than caching.
         filth = [detector.filth(t) for t in texts["text"]]
     else:
         filth = []
-    reviewed = pd.MultiIndex.from_frame(texts[KEY].astype("str")).isin(
-        pd.MultiIndex.from_frame(review[KEY].astype("str")))
+    reviewed = pd.MultiIndex.from_frame(texts[key(kinds)].astype("str")).isin(
+        pd.MultiIndex.from_frame(review[key(kinds)].astype("str")))
     table = pd.DataFrame({
-        "column_id": texts["column_id"].astype("str").to_numpy(),
+        kinds.column: texts[kinds.column].astype("str").to_numpy(),
         "text_sha256": texts["text_sha256"].astype("str").to_numpy(),
         "instances": texts["instances"].to_numpy(dtype="int64"),
         "filth_types": pd.Series([";".join(sorted({t for t, _, _ in f})) for f in filth], dtype="str"),
         "spans": pd.Series([json.dumps([list(x) for x in f]) for f in filth], dtype="str"),
         "reviewed": pd.Series(reviewed, dtype=bool),
     })
-    return manual_review.canonical_order(table.astype({"column_id": "str", "text_sha256": "str"}))
+    return manual_review.canonical_order(table.astype({kinds.column: "str", "text_sha256": "str"}), kinds)
 
 
 def filth_type_counts(evidence: pd.DataFrame) -> dict[str, int]:
@@ -87,20 +94,22 @@ def filth_type_counts(evidence: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in types[types.astype(bool)].value_counts().sort_index().items()}
 
 
-def _pending(evidence: pd.DataFrame, review: pd.DataFrame) -> pd.DataFrame:
+def _pending(evidence: pd.DataFrame, review: pd.DataFrame, kinds: TextKinds) -> pd.DataFrame:
     """Evidence rows without a verdict in the current review table (which may be newer than
     the evidence's ``reviewed`` column, after an import)."""
-    reviewed = pd.MultiIndex.from_frame(evidence[KEY]).isin(pd.MultiIndex.from_frame(review[KEY].astype("str")))
+    reviewed = pd.MultiIndex.from_frame(evidence[key(kinds)]).isin(
+        pd.MultiIndex.from_frame(review[key(kinds)].astype("str")))
     return evidence.loc[~reviewed]
 
 
 def reviewer_sheet(evidence: pd.DataFrame, text_instances: pd.DataFrame, text_flags: pd.DataFrame,
-                   review: pd.DataFrame) -> pd.DataFrame:
-    """The pending flagged texts with their text and empty verdict columns (``SHEET_COLUMNS``)."""
-    pending = _pending(evidence, review)[["column_id", "text_sha256", "filth_types", "spans"]]
-    texts = flagged_human_texts(text_instances, text_flags).set_index(KEY)["text"]
-    sheet = pending.join(texts, on=KEY)
-    return sheet.assign(verdict="", reviewed_on="", reviewer="", note="")[list(SHEET_COLUMNS)].reset_index(drop=True)
+                   review: pd.DataFrame, kinds: TextKinds) -> pd.DataFrame:
+    """The pending flagged texts with their text and empty verdict columns (:func:`sheet_columns`)."""
+    pending = _pending(evidence, review, kinds)[[kinds.column, "text_sha256", "filth_types", "spans"]]
+    texts = flagged_human_texts(text_instances, text_flags, kinds).set_index(key(kinds))["text"]
+    sheet = pending.join(texts, on=key(kinds))
+    return (sheet.assign(verdict="", reviewed_on="", reviewer="", note="")[list(sheet_columns(kinds))]
+            .reset_index(drop=True))
 
 
 def write_sheet(sheet: pd.DataFrame, path) -> None:
@@ -108,15 +117,15 @@ def write_sheet(sheet: pd.DataFrame, path) -> None:
     atomic_write_text(path, sheet.to_csv(index=False, lineterminator="\n"))
 
 
-def read_sheet(path) -> pd.DataFrame:
+def read_sheet(path, kinds: TextKinds) -> pd.DataFrame:
     sheet = pd.read_csv(path, dtype="str", keep_default_na=False)
-    if tuple(sheet.columns) != SHEET_COLUMNS:
-        raise SheetError(f"{path}: columns must be {list(SHEET_COLUMNS)}, got {list(sheet.columns)}")
+    if tuple(sheet.columns) != sheet_columns(kinds):
+        raise SheetError(f"{path}: columns must be {list(sheet_columns(kinds))}, got {list(sheet.columns)}")
     return sheet
 
 
-def import_sheet(sheet: pd.DataFrame, evidence: pd.DataFrame, review: pd.DataFrame,
-                 today: dt.date) -> tuple[pd.DataFrame, dict[str, int]]:
+def import_sheet(sheet: pd.DataFrame, evidence: pd.DataFrame, review: pd.DataFrame, today: dt.date,
+                 kinds: TextKinds) -> tuple[pd.DataFrame, dict[str, int]]:
     """Merge a filled-in sheet into the review table: (new review table, counts).
 
     Rows with an empty verdict stay pending. A filled row must be a pending flagged text of
@@ -129,18 +138,19 @@ def import_sheet(sheet: pd.DataFrame, evidence: pd.DataFrame, review: pd.DataFra
         mismatch = hash_texts(filled["text"]) != filled["text_sha256"]
         _refuse(position[filled.index[mismatch.to_numpy()]], "has a text that does not match its text_sha256 "
                                                              "(edited or shifted row)")
-        keys = pd.MultiIndex.from_frame(filled[KEY])
-        pending = _pending(evidence, review)
-        _refuse(position[filled.index[~keys.isin(pd.MultiIndex.from_frame(pending[KEY]))]],
+        keys = pd.MultiIndex.from_frame(filled[key(kinds)])
+        pending = _pending(evidence, review, kinds)
+        _refuse(position[filled.index[~keys.isin(pd.MultiIndex.from_frame(pending[key(kinds)]))]],
                 "is not a pending flagged text of the last run (already reviewed, or no longer flagged)")
     rows = filled.assign(reviewed_on=filled["reviewed_on"].str.strip().replace("", today.isoformat()),
                          verdict=filled["verdict"].str.strip())
     try:
-        added = manual_review.validate_review(rows[list(manual_review.REVIEW_COLUMNS)])
+        added = manual_review.validate_review(rows[list(manual_review.review_columns(kinds))], kinds)
     except manual_review.ReviewTableError as err:
         raise SheetError(f"filled rows of the sheet (rows counted among the filled ones): {err}") from None
-    merged = manual_review.canonical_order(pd.concat([review, added], ignore_index=True))
-    return manual_review.validate_review(merged), {"imported": len(added), "still_pending": len(sheet) - len(filled)}
+    merged = manual_review.canonical_order(pd.concat([review, added], ignore_index=True), kinds)
+    return (manual_review.validate_review(merged, kinds),
+            {"imported": len(added), "still_pending": len(sheet) - len(filled)})
 
 
 def _refuse(rows: pd.Series, what: str) -> None:

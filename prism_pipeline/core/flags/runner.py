@@ -63,7 +63,6 @@ No Dagster import.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -80,6 +79,7 @@ import pandas as pd
 from prism_pipeline.core.flags import detectors as _detectors
 from prism_pipeline.core.flags.cache import FlagCache
 from prism_pipeline.core.flags.detectors import Detector, DetectorSpec, encode_result
+from prism_pipeline.core.hashing import text_digests, text_mask
 
 HASH_COLUMN = "text_sha256"
 DIGEST = np.dtype("S32")  # a sha256 digest, for the shard arithmetic
@@ -87,46 +87,6 @@ DEFAULT_CHUNK_SIZE = 1_000
 # Computations below which the run stays in-process, by pool start method (see above).
 DEFAULT_MIN_POOL_TEXTS = {"fork": 2_000, "forkserver": 20_000, "spawn": 20_000}
 Progress = Callable[[int, int], None]
-
-
-def text_sha256(text: str) -> str:
-    """sha256 hex digest of a text's UTF-8 bytes (lone surrogates kept via ``surrogatepass``)."""
-    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-
-
-def _is_text(values: np.ndarray, dtype: object = None) -> np.ndarray:
-    """True where a value is a ``str``; anything else (null, number) is a null text.
-    ``dtype``: the values' pandas dtype; a string dtype holds only str and nulls."""
-    if isinstance(dtype, pd.StringDtype) and isinstance(dtype.na_value, float):
-        return np.equal(values, values)  # str or NaN only, and NaN != NaN: 4x faster than isna
-    mask = ~pd.isna(values)
-    if isinstance(dtype, pd.StringDtype):
-        return mask
-    if mask.any() and pd.api.types.infer_dtype(values[mask], skipna=False) != "string":
-        mask = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    return mask
-
-
-def _digests(texts: list[str]) -> list[bytes]:
-    """sha256 digest (32 bytes) per text, as in :func:`text_sha256`. This loop is most of a
-    warm rerun (~75 ms for PRISM's 43 MB); hashlib releases no GIL for short texts, so it
-    stays one loop in one thread."""
-    sha256 = hashlib.sha256
-    try:
-        # Plain UTF-8 gives the same bytes for every text without a lone surrogate, ~8% faster
-        # than passing an error handler per call.
-        return [sha256(t.encode()).digest() for t in texts]
-    except UnicodeEncodeError:
-        return [sha256(t.encode("utf-8", "surrogatepass")).digest() for t in texts]
-
-
-def hash_texts(texts: pd.Series) -> pd.Series:
-    """sha256 per text, null for a null text; same index as ``texts``."""
-    values = texts.to_numpy(dtype=object)
-    present = _is_text(values, texts.dtype)
-    out = np.full(len(values), None, dtype=object)
-    out[present] = list(map(bytes.hex, _digests(values[present].tolist())))
-    return pd.Series(out, index=texts.index, dtype=object)
 
 
 def shard_of(hashes: Sequence[str] | pd.Series, n_shards: int) -> np.ndarray:
@@ -221,9 +181,9 @@ def run_detectors(
     if shard is not None and not 0 <= shard[0] < shard[1]:
         raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
     values = texts.to_numpy(dtype=object)
-    present = _is_text(values, texts.dtype)
+    present = text_mask(values, texts.dtype)
     every = bool(present.all())  # no null text: skip the masked copies below
-    digest_list = _digests((values if every else values[present]).tolist())
+    digest_list = text_digests((values if every else values[present]).tolist())
     digests = np.fromiter(digest_list, dtype=DIGEST, count=len(digest_list))  # 2x faster than b"".join
     if shard is not None:
         index, n_shards = shard
@@ -291,9 +251,9 @@ def uncached_rows(
     so a read-only cache will do: a sharded step asks the main cache what to compute and
     writes the answers to its own file."""
     values = texts.to_numpy(dtype=object)
-    present = _is_text(values, texts.dtype)
+    present = text_mask(values, texts.dtype)
     rows = np.flatnonzero(present)
-    digest_list = _digests(values[present].tolist())
+    digest_list = text_digests(values[present].tolist())
     digests = np.fromiter(digest_list, dtype=DIGEST, count=len(digest_list))
     if shard is not None:
         mine = _shard_of_digests(digests, shard[1]) == shard[0]

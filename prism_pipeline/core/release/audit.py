@@ -6,6 +6,7 @@ audit`` on the command line). It lists, from the Dagster instance and the files 
 
 * each release file: sha256 on disk, the sha256 and rows recorded by its materialisation, the
   run that produced it (a mismatch means the file changed outside the pipeline);
+* each raw and reference file and settings resource: its data version (sha256) as last observed;
 * every upstream asset with its group, code version and last materialising run;
 * the latest result of every asset check, with severity and run;
 * the removal ledger's summary (counts and dates only: the ledger holds no clear ids).
@@ -21,12 +22,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from prism_pipeline.core import clock
 from prism_pipeline.core.atomic import atomic_write_text
+from prism_pipeline.core.dataset import Dataset
 from prism_pipeline.core.hashing import sha256_file
+from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
+from prism_pipeline.core.sources.observations import DATA_VERSION_TAG
 
 REPORT_NAME = "audit_report.md"
-RELEASE_KEYS = ("survey_release", "conversations_release", "utterances_release", "metadata_release")
-LEDGER_NAME = "removal_ledger.jsonl"
 
 
 def _when(timestamp: float | None) -> str:
@@ -40,18 +43,19 @@ def _meta_value(entry, key):
     return getattr(value, "value", value)
 
 
-def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path) -> str:
+def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path,
+                       dataset: Dataset) -> str:
     """``graph``: the code location's asset graph (``Definitions.resolve_asset_graph()``)."""
-    lines = ["# PRISM release audit report", "",
-             f"Generated {_when(dt.datetime.now(dt.UTC).timestamp())} from the Dagster instance "
+    lines = [f"# {dataset.title} release audit report", "",
+             f"Generated {_when(clock.now().timestamp())} from the Dagster instance "
              f"and `{output_dir}`.", "", "## Release files", "",
              "| file | rows | sha256 on disk | recorded sha256 matches | run | materialised |",
              "|---|---|---|---|---|---|"]
-    for name in RELEASE_KEYS:
-        key = dg.AssetKey(name)
+    release_keys = [dg.AssetKey(name) for name in dataset.release_assets]
+    for key in release_keys:
         if not graph.has(key):
             continue
-        file = graph.get(key).metadata.get("release_file")
+        file = dataset.release_assets[key.path[-1]]
         path = output_dir / str(file)
         entry = instance.get_latest_materialization_event(key)
         recorded = _meta_value(entry, "sha256")
@@ -61,8 +65,17 @@ def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, st
                      f"`{on_disk or '-'}` | {match} | {entry.run_id if entry else '-'} | "
                      f"{_when(entry.timestamp if entry else None)} |")
 
+    lines += ["", "## Sources (data versions)", "", "| source | group | data version (sha256) | observed |",
+              "|---|---|---|---|"]
+    for key in sorted(graph.observable_asset_keys, key=lambda k: (graph.get(k).group_name or "", k.to_user_string())):
+        records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=key), limit=1).records
+        event = records[0] if records else None
+        version = event.asset_observation.tags.get(DATA_VERSION_TAG) if event else None
+        lines.append(f"| {key.to_user_string()} | {graph.get(key).group_name} | "
+                     f"{f'`{version}`' if version else '-'} | {_when(event.timestamp if event else None)} |")
+
     upstream: set[dg.AssetKey] = set()
-    frontier = [dg.AssetKey(n) for n in RELEASE_KEYS if graph.has(dg.AssetKey(n))]
+    frontier = [k for k in release_keys if graph.has(k)]
     while frontier:
         key = frontier.pop()
         for parent in graph.get(key).parent_keys:
@@ -93,7 +106,7 @@ def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, st
                      f"{record.run_id if record else '-'} |")
 
     lines += ["", "## Removal ledger", ""]
-    ledger = state_dir / LEDGER_NAME
+    ledger = state_dir / LEDGER_FILENAME
     entries = [json.loads(x) for x in ledger.read_text(encoding="utf-8").splitlines() if x.strip()] \
         if ledger.exists() else []
     if not entries:
@@ -108,8 +121,9 @@ def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, st
     return "\n".join(lines) + "\n"
 
 
-def write_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path) -> Path:
+def write_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, state_dir: Path,
+                       dataset: Dataset) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / REPORT_NAME
-    atomic_write_text(path, build_audit_report(instance, graph, output_dir, state_dir))
+    atomic_write_text(path, build_audit_report(instance, graph, output_dir, state_dir, dataset))
     return path

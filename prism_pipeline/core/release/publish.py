@@ -1,12 +1,14 @@
 """Publishing a release: rebuild it, or carry it forward without removed participants (SPEC §7.7).
 
-A normal run rebuilds all four files. A run that applies a removal reads the release on disk
-once (a thread per file, while the survey is built): every file's sha256 goes to the ledger,
-and when the files are exactly what the pipeline last wrote (``recorded``: sha256 and rows per
-file) and nothing they are built from changed since, the survey is rebuilt (its REP flags may
-change) and the other three are carried forward without the lines of the participants no
-longer in the survey, which equals a rebuild from the redacted tables; otherwise everything is
-rebuilt. Either way the files are staged and renamed together (``writer.py``).
+A normal run rebuilds every file. A run that applies a removal reads the release on disk once
+(a thread per file, while the always-rebuilt files are built): every file's sha256 goes to the
+ledger, and when the files are exactly what the pipeline last wrote (``recorded``: sha256 and
+rows per file) and nothing they are built from changed since, the dataset's ``carried`` files
+are carried forward without the lines of the participants no longer in its ``users_file``
+(which equals a rebuild from the redacted tables: a line of a carried file depends on its own
+participant's rows only) and the other files are rebuilt; otherwise everything is rebuilt.
+Either way the files, and the dataset card built from them, are staged and renamed together
+(``writer.py``, ``atomic.py``).
 
 No Dagster import.
 """
@@ -15,16 +17,25 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from prism_pipeline.core.hashing import sha256_file
-from prism_pipeline.core.release.writer import Staged, WrittenFile, commit, discard, stage, without_users, write_release
+from prism_pipeline.core.release.writer import (
+    EncodedLines,
+    Staged,
+    WrittenFile,
+    commit,
+    discard,
+    stage,
+    stage_all,
+    without_users,
+)
 
-CARRIED_FILES = ("conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
 REBUILT, CARRIED = "rebuilt", "carried forward without removed participants"
+CARD_NAME = "README.md"  # the dataset card, beside the release files
 
 
 @dataclass
@@ -34,56 +45,91 @@ class Published:
     mode: str  # REBUILT or CARRIED
 
 
-def publish_release(out: Path, survey_records: Callable[[], list[dict]], rebuild: Callable[[list[dict]], dict],
-                    removing: bool, recorded: dict[str, tuple[str, int]] | None,
-                    kept_user_ids: set[str]) -> Published:
-    """Write the release into ``out``: ``survey_records()`` builds the survey's records,
-    ``rebuild(records)`` every file's records for :func:`writer.write_release`. ``removing``:
-    this run applies a removal (carry forward when ``recorded`` matches the files on disk)."""
-    written, before, mode = None, {}, REBUILT
-    if not removing:
-        records = survey_records()
-    else:
-        survey_path = out / "survey.jsonl"
-        previous = survey_path.read_bytes() if survey_path.exists() else None
-        before["survey.jsonl"] = hashlib.sha256(previous).hexdigest() if previous is not None else None
-        if recorded is not None and before["survey.jsonl"] != recorded["survey.jsonl"][0]:
-            recorded = None
-        gone = set(_survey_user_ids(previous)) - kept_user_ids if recorded else set()
-        staged: list[Staged | None] = []
-        carrying = {}
+@dataclass(frozen=True)
+class Carry:
+    """Which files a removal may carry forward: ``carried`` (every line has one top-level
+    ``"user_id"``), and ``users_file``, whose lines start with ``{"user_id": "…"`` and list every
+    participant of the release (the removed ones are those no longer kept)."""
+
+    carried: tuple[str, ...]
+    users_file: str
+
+
+def publish_release(out: Path, files: tuple[str, ...], fresh: Callable[[], Mapping[str, object]],
+                    rebuild: Callable[[Mapping[str, object]], Mapping[str, object]], *, removing: bool,
+                    recorded: dict[str, tuple[str, int]] | None, kept_user_ids: set[str], carry: Carry | None,
+                    card: Callable[[dict[str, WrittenFile], dict[str, Path]], str] | None = None) -> Published:
+    """Write the release (``files``) into ``out``. ``fresh()`` builds the records of the files
+    that are always rebuilt; ``rebuild(fresh records)`` every file's records
+    (``writer.write_release``'s form). ``removing``: this run applies a removal (carry forward
+    when ``carry`` allows it and ``recorded`` matches the files on disk). ``card(written)``: the
+    dataset card's text, built from the written files (and their staged copies on disk), staged
+    and renamed with them."""
+    staged, before, mode = None, {}, REBUILT
+    if removing:
+        carried = set(carry.carried) if carry else set()
+        before = {name: sha256_file(out / name) if (out / name).exists() else None
+                  for name in files if name not in carried and (carry is None or name != carry.users_file)}
+    if removing and carry is not None:
+        staged, carried_before = _carry_forward(out, fresh, recorded, kept_user_ids, carry)
+        before.update(carried_before)
+        mode = REBUILT if staged is None else CARRIED
+    if staged is None:
+        staged = stage_all(out, rebuild(fresh()))
+    if card is not None:
         try:
-            with ThreadPoolExecutor(max_workers=len(CARRIED_FILES)) as pool:
-                carrying = {f: pool.submit(_carry, out, f, recorded[f] if recorded else None, gone)
-                            for f in CARRIED_FILES}
-                records = survey_records()
-                if recorded is not None:
-                    staged.append(stage(out, "survey.jsonl", records))
-        except BaseException:  # every thread has ended here (the pool waits for them)
-            discard(staged + [f.result()[1] for f in carrying.values() if f.exception() is None])
+            text = card({s.written.name: s.written for s in staged}, {s.written.name: s.tmp for s in staged})
+            text = text.encode("utf-8")
+            staged.append(stage(out, CARD_NAME, EncodedLines([text], text.count(b"\n"))))
+        except BaseException:
+            discard(staged)
             raise
-        for f, future in carrying.items():
-            if future.exception() is None:
-                before[f], carried = future.result()
-                staged.append(carried)
-        errors = [future.exception() for future in carrying.values() if future.exception() is not None]
-        if errors:
-            discard(staged)
-            raise errors[0]
-        if recorded is not None and None not in staged:
-            mode = CARRIED
-            written = commit(staged)
-        else:
-            discard(staged)
-    if written is None:
-        written = write_release(out, rebuild(records))
+    written = commit(staged)
+    written.pop(CARD_NAME, None)
     return Published(written, before, mode)
+
+
+def _carry_forward(out: Path, fresh, recorded, kept_user_ids: set[str],
+                   carry: Carry) -> tuple[list[Staged] | None, dict[str, str | None]]:
+    """(staged files, sha256 before of the users file and the carried ones) when every carried
+    file is what the pipeline last wrote; (None, sha256 before) when the release must be rebuilt."""
+    before: dict[str, str | None] = {}
+    users_path = out / carry.users_file
+    previous = users_path.read_bytes() if users_path.exists() else None
+    before[carry.users_file] = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    if recorded is not None and before[carry.users_file] != recorded.get(carry.users_file, (None,))[0]:
+        recorded = None
+    gone = set(_user_ids(previous, carry.users_file)) - kept_user_ids if recorded else set()
+    staged: list[Staged | None] = []
+    carrying = {}
+    try:
+        with ThreadPoolExecutor(max_workers=len(carry.carried)) as pool:
+            carrying = {f: pool.submit(_carry, out, f, recorded.get(f) if recorded else None, gone)
+                        for f in carry.carried}
+            records = fresh()
+            if recorded is not None:
+                staged += stage_all(out, records)
+    except BaseException:  # every thread has ended here (the pool waits for them)
+        discard(staged + [f.result()[1] for f in carrying.values() if f.exception() is None])
+        raise
+    for f, future in carrying.items():
+        if future.exception() is None:
+            before[f], carried = future.result()
+            staged.append(carried)
+    errors = [future.exception() for future in carrying.values() if future.exception() is not None]
+    if errors:
+        discard(staged)
+        raise errors[0]
+    if recorded is not None and None not in staged:
+        return staged, before
+    discard(staged)
+    return None, before
 
 
 def _carry(out_dir: Path, name: str, recorded: tuple[str, int] | None, gone: set[str]
            ) -> tuple[str | None, Staged | None]:
     """One release file before a removal: its sha256 (for the ledger; None when absent) and,
-    when it is exactly what this asset last wrote (``recorded``: sha256 and rows, else None),
+    when it is exactly what this pipeline last wrote (``recorded``: sha256 and rows, else None),
     the file staged without the lines of the ``gone`` participants. One thread per file, so
     one file's read, hashes and write overlap another's (they release the GIL)."""
     path = out_dir / name
@@ -98,12 +144,14 @@ def _carry(out_dir: Path, name: str, recorded: tuple[str, int] | None, gone: set
     return sha, stage(out_dir, name, without_users(data, recorded[1], gone))
 
 
-def _survey_user_ids(data: bytes) -> list[str]:
-    """user_id of every line of a survey.jsonl this asset wrote (its first key, SPEC §1.3)."""
-    ids = [m.decode("utf-8") for m in _SURVEY_USER.findall(data)]
+def _user_ids(data: bytes | None, name: str) -> list[str]:
+    """user_id of every line of a users file this pipeline wrote (its first key)."""
+    if data is None:
+        return []
+    ids = [m.decode("utf-8") for m in _USER_LINE.findall(data)]
     if len(ids) != data.count(b"\n"):
-        raise ValueError("survey.jsonl: a line does not start with its user_id")
+        raise ValueError(f"{name}: a line does not start with its user_id")
     return ids
 
 
-_SURVEY_USER = re.compile(rb'^\{"user_id": "([^"\\]*)"', re.M)
+_USER_LINE = re.compile(rb'^\{"user_id": "([^"\\]*)"', re.M)

@@ -6,7 +6,7 @@
 * byte-identical across runs: no timestamps, dict order fixed by the layout;
 * a removal can carry a file forward instead of re-encoding it: :func:`without_users` drops
   the removed participants' lines from the previous file, as byte slices (a release line
-  depends only on its own participant's rows, ``removal/redact.py``);
+  depends only on its own participant's rows, ``core/removal/redact.py``);
 * atomic as a set: every file is written and fsynced to a temporary name in the output
   directory first, and only when all are complete are they renamed over the old files, so a
   failure while writing leaves the previous release untouched.
@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick_rs
-import numpy as np
 import pandas as pd
 
-from prism_pipeline.core.atomic import fsync_dir
-from prism_pipeline.prism import codebook as cb
+from prism_pipeline.core import atomic
 
 
-def _python_values(frame: pd.DataFrame) -> pd.DataFrame:
+def python_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Object frame of plain Python scalars with None for every missing value."""
     return frame.astype(object).where(frame.notna(), None)
 
@@ -60,7 +57,7 @@ def frame_to_records(frame: pd.DataFrame, columns: Sequence[str],
     ready list, e.g. conversation_history), else from a flat column of that name, else from
     its ``key.*`` columns rebuilt as a nested object."""
     extra = extra or {}
-    flat = _python_values(frame)
+    flat = python_values(frame)
     parts: list[list] = []
     for col in columns:
         if col in extra:
@@ -86,43 +83,12 @@ def iter_records(frame: pd.DataFrame, columns: Sequence[str],
     exist as Python objects one chunk at a time while it is encoded. Built whole, the four
     files' records were the largest allocation of a scale-10 run (README, "Benchmarks").
     An ``extra`` value is a sequence (sliced per chunk) or a function of (start, stop)
-    returning the chunk's values (:func:`history_chunks`). Same records, same order."""
+    returning the chunk's values (PRISM: ``prism/release/build.history_chunks``). Same records, same order."""
     extra = extra or {}
     for start in range(0, len(frame), chunk_rows):
         stop = min(start + chunk_rows, len(frame))
         chunk_extra = {k: v(start, stop) if callable(v) else v[start:stop] for k, v in extra.items()}
         yield from frame_to_records(frame.iloc[start:stop], columns, chunk_extra)
-
-
-def history_chunks(history: pd.DataFrame, conversation_ids: pd.Series) -> Callable[[int, int], list[list[dict]]]:
-    """``(start, stop) -> history_lists`` of conversations ``start:stop`` of ``conversation_ids``
-    (unique), for :func:`iter_records`: the history rows are ordered by conversation once
-    (stable, so file order within a conversation is kept) and each chunk takes its slice."""
-    ids = conversation_ids.reset_index(drop=True)
-    codes = pd.Index(ids).get_indexer(history["conversation_id"])  # -1: not in the release, sorts first
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-
-    def lists(start: int, stop: int) -> list[list[dict]]:
-        lo, hi = np.searchsorted(sorted_codes, [start, stop])
-        return history_lists(history.iloc[order[lo:hi]], ids.iloc[start:stop])
-
-    return lists
-
-
-def history_lists(history: pd.DataFrame, conversation_ids: pd.Series) -> list[list[dict]]:
-    """``conversation_history`` per conversation, in the published item key order: user items
-    carry turn/role/content only, model items all eight keys (SPEC §1.4)."""
-    items = _python_values(history.reset_index(drop=True))
-    is_user = (items["role"] == "user").tolist()
-    cols = {k: items[k].tolist() for k in cb.HISTORY_MODEL_KEYS}
-    conv = items["conversation_id"].tolist()
-    grouped: dict[str, list[dict]] = {}
-    user_keys, model_keys = cb.HISTORY_USER_KEYS, cb.HISTORY_MODEL_KEYS
-    for i, cid in enumerate(conv):
-        keys = user_keys if is_user[i] else model_keys
-        grouped.setdefault(cid, []).append({k: cols[k][i] for k in keys})
-    return [grouped.get(cid, []) for cid in conversation_ids.tolist()]
 
 
 @dataclass(frozen=True)
@@ -182,37 +148,28 @@ class Staged:
 
 
 def stage(out_dir: Path, name: str, records: Iterable[Mapping] | EncodedLines) -> Staged:
-    """Write one release file to its temporary name in ``out_dir`` (fsynced), hashing it on
-    the way; :func:`commit` renames it into place. The temporary file is deleted on error."""
+    """Write one release file to its temporary name in ``out_dir`` (``atomic.staged``: fsynced),
+    hashing it on the way; :func:`commit` renames it into place. The temporary file is deleted
+    on error."""
     out_dir = Path(out_dir)
-    tmp = out_dir / f".{name}.tmp-{os.getpid()}"
     digest, rows, size = hashlib.sha256(), 0, 0
     ready = isinstance(records, EncodedLines)
-    try:
-        with open(tmp, "wb") as fh:
-            for chunk in (records.chunks if ready else _encode(records)):
-                fh.write(chunk)
-                digest.update(chunk)
-                rows += 1
-                size += len(chunk)
-            if ready:
-                rows = records.rows
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic.staged(out_dir / name) as (fh, tmp):
+        for chunk in (records.chunks if ready else _encode(records)):
+            fh.write(chunk)
+            digest.update(chunk)
+            rows += 1
+            size += len(chunk)
+        if ready:
+            rows = records.rows
     return Staged(tmp, WrittenFile(name, out_dir / name, rows, digest.hexdigest(), size))
 
 
 def commit(staged: Iterable[Staged]) -> dict[str, WrittenFile]:
-    """Rename staged files over the release's, then fsync the folder: only once every file of
-    the set is staged (module doc)."""
+    """Rename staged files over the release's (``atomic.commit``): only once every file of the
+    set is staged (module doc)."""
     staged = list(staged)
-    for item in staged:
-        os.replace(item.tmp, item.written.path)
-    for folder in {item.written.path.parent for item in staged}:
-        fsync_dir(folder)
+    atomic.commit((item.tmp, item.written.path) for item in staged)
     return {item.written.name: item.written for item in staged}
 
 
@@ -223,11 +180,13 @@ def discard(staged: Iterable[Staged | None]) -> None:
             item.tmp.unlink(missing_ok=True)
 
 
-def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines]) -> dict[str, WrittenFile]:
-    """Write ``{file name: records or ready lines}`` into ``out_dir`` atomically as a set (see
-    module doc)."""
+def stage_all(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines | bytes]) -> list[Staged]:
+    """Stage every file of ``{file name: records, ready lines or bytes}`` in ``out_dir``; if any
+    fails, none stays staged (the error is raised)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    files = {name: EncodedLines([data], data.count(b"\n")) if isinstance(data, bytes) else data
+             for name, data in files.items()}
     # A thread per file: writing, hashing and fsync release the GIL, so carried-forward files
     # (ready bytes) are written side by side; encoding records holds it and gains nothing, loses
     # little.
@@ -237,6 +196,10 @@ def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | Encoded
     if errors:
         discard(f.result() for f in futures if f.exception() is None)
         raise errors[0]
-    return commit(f.result() for f in futures)
+    return [f.result() for f in futures]
 
 
+def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines]) -> dict[str, WrittenFile]:
+    """Write ``{file name: records or ready lines}`` into ``out_dir`` atomically as a set (see
+    module doc)."""
+    return commit(stage_all(out_dir, files))

@@ -1,11 +1,12 @@
 """Participant removal as assets (codebook §3.4, SPEC §7.7); checks, job and sensor beside them.
 
-* ``removal_requests``: ``<PRISM_STATE_DIR>/removal_requests.csv`` (the ``removal_requests_csv``
+* ``removal_requests``: ``<state dir>/removal_requests.csv`` (the ``removal_requests_csv``
   source), salted hashes only. Every input asset drops the requested participants' rows as its
   first step, so a rebuild (``full_release``) never brings them back.
 * ``erasure``: applies new requests to everything stored, by dropping rows rather than
-  rebuilding (``removal/redact.py``): every stored table, the id registry, the flag-cache
-  entries and manual reviews of texts only they had (then compacted). It records an
+  rebuilding (``core/removal/redact.py``): every stored table of the dataset, the flag-cache
+  entries and manual reviews of texts only they had (then compacted), and the dataset's own
+  stores (``Dataset.after_erasure``: PRISM's id registry). It records an
   observation on every asset whose stored table it redacted (rows removed, request ids: the
   asset pages and the graph show what a removal touched). Output: rows removed per request and
   release file.
@@ -14,67 +15,48 @@
   everything for the removed participants' ids and text hashes.
 * ``removal_rerun`` (``jobs.py``) and ``removal_request_sensor`` (``sensors.py``).
 
+:func:`removal_assets` builds them for one dataset.
+
 Nothing of a participant is written to the event log: metadata are counts and request ids.
 """
 
-import re
 import sys
 import threading
 
 import dagster as dg
 import pandas as pd
 
+from prism_pipeline.core import schemas
+from prism_pipeline.core.dataset import Dataset
 from prism_pipeline.core.flags.cache import DEFAULT_FILENAME, remove_cache_files, shard_cache_files
 from prism_pipeline.core.flags.manual_review import REVIEW_FILENAME
 from prism_pipeline.core.flags.pii_review import SHEET_FILENAME
 from prism_pipeline.core.hashing import code_version
 from prism_pipeline.core.removal import footprint as footprints
 from prism_pipeline.core.removal import ledger, redact, requests
-from prism_pipeline.core.removal.footprint import (
-    RUN_FOOTPRINTS,
-    Footprint,
-    purge_flag_cache,
-    purge_reviews,
-    removed_footprint,
-)
+from prism_pipeline.core.removal.footprint import RUN_FOOTPRINTS, Footprint, purge_flag_cache, purge_reviews
 from prism_pipeline.core.removal.jobs import REMOVAL_JOB
 from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.core.removal.redact import redact_state
 from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
-from prism_pipeline.core.resources import PrismPaths
+from prism_pipeline.core.resources import DatasetPaths
 from prism_pipeline.core.validation import table_schema
-from prism_pipeline.prism import schemas
-from prism_pipeline.prism.conversation_tables import registry
-from prism_pipeline.prism.conversation_tables.registry import REGISTRY_FILENAME, forget_conversations
-from prism_pipeline.prism.release import build
 
 # The groups read as a flow on the collapsed Lineage page: the removal layer (requests and the
 # erasure) sits between the source files and the inputs it filters and the tables it redacts;
 # the ledger is the audit trail after the release.
 GROUP = "removal"
 AUDIT_GROUP = "audit"
-OWNERS = ["team:prism-data"]
-CONVERSATION_ID = re.compile(r"c[0-9]+")
-VERSION = code_version(sys.modules[__name__], redact, registry, requests, footprints, ledger)
-RELEASE_ASSETS = ("survey_release", "conversations_release", "utterances_release", "metadata_release")
-
-
-@dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"csv"}, code_version=VERSION, deps=["removal_requests_csv"],
-    description="Removal requests (codebook §3.4, SPEC §7.7): request id, salted hash of the participant's id, "
-                "date received, note. Applied as the first filter of every input asset.",
-    metadata={"dagster/column_schema": table_schema(schemas.RemovalRequestsSchema)},
-)
-def removal_requests(prism_paths: PrismPaths) -> dg.Output[pd.DataFrame]:
-    requests = load_requests(prism_paths.state / REQUESTS_FILENAME)
-    duplicates = int(requests.attrs.get("duplicates_ignored", 0))
-    applied = ledger.applied_request_ids(prism_paths.state / LEDGER_FILENAME)
-    pending = sorted(set(requests["request_id"]) - applied)
-    return dg.Output(requests.copy(), metadata={
-        "requests": len(requests), "duplicates_ignored": duplicates,
-        "pending_request_ids": dg.MetadataValue.json(pending)})
-
-
+LEDGER_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("request_id", "str", description="rr-NNNN"),
+    dg.TableColumn("user_hash", "str", description="sha256(salt + user_id), never the id"),
+    dg.TableColumn("received", "str", description="ISO date the request was received"),
+    dg.TableColumn("applied_at", "str", description="UTC time the release without them was written"),
+    dg.TableColumn("run_id", "str", description="The Dagster run that applied it"),
+    dg.TableColumn("rows_removed", "json", description="Release file → rows removed"),
+    dg.TableColumn("release_sha256_before", "json", description="Release file → sha256 before the removal"),
+    dg.TableColumn("release_sha256_after", "json", description="Release file → sha256 after it"),
+])
 
 
 class _CachePurge:
@@ -110,67 +92,111 @@ class _CachePurge:
         return result
 
 
-@dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pickle", "sqlite"}, code_version=VERSION,
-    description="Apply removal requests to everything stored (SPEC §7.7, removal/redact.py): drop removed "
-                "participants' rows from every stored table (a row filter equals a rebuild: every table is "
-                "separable by participant), delete their ids from the id registry and the flag-cache entries "
-                "and manual reviews of texts only they had (then rebuilt). Output: rows removed per request "
-                "and release file, for the ledger. No ids.",
-    metadata={"dagster/column_schema": table_schema(schemas.ErasureSchema)},
-)
-def erasure(context: dg.AssetExecutionContext, prism_paths: PrismPaths,
-            removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    empty = pd.DataFrame({"request_id": pd.Series(dtype="str"), "file": pd.Series(dtype="str"),
-                          "rows": pd.Series(dtype="int64")})
-    pending = ledger.pending(removal_requests, prism_paths.state / LEDGER_FILENAME)
-    if pending.empty:
-        return dg.Output(empty, metadata={"requests": len(removal_requests), "pending": 0})
-    salt = load_or_create_salt(prism_paths.state)
-    # Shard cache files left by a killed sharded run (metadata_flags/cache.py, "Shard files")
-    # may hold the removed texts' hashes; they are only unmerged work, so they go whole.
-    for path in shard_cache_files(prism_paths.state):
-        remove_cache_files(path)
-    cache_purge = _CachePurge(prism_paths.state / DEFAULT_FILENAME)
-    try:
-        redaction = redact_state(prism_paths.state, set(removal_requests["user_hash"]), salt,
-                                 on_removed_only=cache_purge.start)
-    finally:
-        deleted = cache_purge.join()
-    if redaction is None and context.job_name == REMOVAL_JOB:
-        raise dg.Failure(description=f"nothing is stored under {prism_paths.state} yet, so there is nothing to "
-                                     "redact: run the full_release job, which applies every removal request")
-    if redaction is not None and set(pending["user_hash"]) <= redaction.found_user_hashes:
-        footprint = redaction.footprint
-        request_of = dict(zip(pending["user_hash"], pending["request_id"]))
-        rows_by_request = {request_of[h]: rows for h, rows in redaction.rows_by_user_hash.items() if h in request_of}
-        source = "stored state"
-    else:
-        # Nothing stored yet, or a pending participant is no longer in the stored state (an
-        # earlier run redacted it and failed before the ledger): the raw files tell.
-        raw = removed_footprint(prism_paths.raw, removal_requests, salt)
-        footprint = Footprint(raw.ids, raw.removed_only_hashes)
-        rows_by_request = {r: rows for r, rows in raw.rows_by_request.items() if r in set(pending["request_id"])}
-        source = "raw files"
-    registry_rows = forget_conversations(prism_paths.state / REGISTRY_FILENAME,
-                                         [i for i in footprint.ids if CONVERSATION_ID.fullmatch(i)])
-    if footprint.removed_only_hashes - cache_purge.hashes:  # the raw files found more (see above)
-        deleted += purge_flag_cache(prism_paths.state / DEFAULT_FILENAME, footprint.removed_only_hashes)
-    reviews = purge_reviews(prism_paths.reference / REVIEW_FILENAME, footprint.removed_only_hashes)
-    # The reviewer sheet holds pending texts themselves; export it again after the removal.
-    sheet = prism_paths.state / SHEET_FILENAME
-    sheet_deleted = sheet.exists()
-    sheet.unlink(missing_ok=True)
-    RUN_FOOTPRINTS[context.run.run_id] = footprint
-    _observe_redactions(context, redaction.rows_by_table if redaction else {}, reviews, list(pending["request_id"]))
-    rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())
-                         for file, n in files.items()], columns=["request_id", "file", "rows"])
-    return dg.Output(rows.astype({"rows": "int64"}) if len(rows) else empty, metadata={
-        "requests": len(removal_requests), "pending": len(pending), "footprint_from": source,
-        "stored_rows_removed": dg.MetadataValue.json(redaction.rows_by_table if redaction else {}),
-        "registry_rows_deleted": registry_rows, "cache_entries_deleted": deleted, "reviews_deleted": reviews,
-        "reviewer_sheet_deleted": sheet_deleted,
-        "dagster/row_count": len(rows)})
+def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
+    """``removal_requests``, ``erasure`` and ``removal_ledger`` for one dataset (module doc)."""
+    owners = list(dataset.owners)
+    version = code_version(sys.modules[__name__], redact, requests, footprints, ledger,
+                           *[sys.modules[dataset.function(ref).__module__]
+                             for ref in (dataset.raw_footprint, dataset.after_erasure) if ref])
+    release_assets = list(dataset.release_assets)
+
+    @dg.asset(
+        group_name=GROUP, owners=owners, kinds={"csv"}, code_version=version, deps=["removal_requests_csv"],
+        description="Removal requests (SPEC §7.7): request id, salted hash of the participant's id, date received, "
+                    "note. Applied as the first filter of every input asset.",
+        metadata={"dagster/column_schema": table_schema(schemas.RemovalRequestsSchema)},
+    )
+    def removal_requests(paths: DatasetPaths) -> dg.Output[pd.DataFrame]:
+        table = load_requests(paths.state / REQUESTS_FILENAME)
+        duplicates = int(table.attrs.get("duplicates_ignored", 0))
+        applied = ledger.applied_request_ids(paths.state / LEDGER_FILENAME)
+        pending = sorted(set(table["request_id"]) - applied)
+        return dg.Output(table.copy(), metadata={
+            "requests": len(table), "duplicates_ignored": duplicates,
+            "pending_request_ids": dg.MetadataValue.json(pending)})
+
+    @dg.asset(
+        group_name=GROUP, owners=owners, kinds={"pickle", "sqlite"}, code_version=version,
+        description="Apply removal requests to everything stored (SPEC §7.7, core/removal/redact.py): drop removed "
+                    "participants' rows from every stored table (a row filter equals a rebuild: every table is "
+                    "separable by participant), delete the flag-cache entries and manual reviews of texts only they "
+                    "had (then rebuilt) and their entries in the dataset's own stores. Output: rows removed per "
+                    "request and release file, for the ledger. No ids.",
+        metadata={"dagster/column_schema": table_schema(schemas.erasure_schema(dataset.release_files))},
+    )
+    def erasure(context: dg.AssetExecutionContext, paths: DatasetPaths,
+                removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        empty = pd.DataFrame({"request_id": pd.Series(dtype="str"), "file": pd.Series(dtype="str"),
+                              "rows": pd.Series(dtype="int64")})
+        pending = ledger.pending(removal_requests, paths.state / LEDGER_FILENAME)
+        if pending.empty:
+            return dg.Output(empty, metadata={"requests": len(removal_requests), "pending": 0})
+        salt = load_or_create_salt(paths.state)
+        # Shard cache files left by a killed sharded run (core/flags/cache.py, "Shard files")
+        # may hold the removed texts' hashes; they are only unmerged work, so they go whole.
+        for path in shard_cache_files(paths.state):
+            remove_cache_files(path)
+        cache_purge = _CachePurge(paths.state / DEFAULT_FILENAME)
+        try:
+            redaction = redact_state(paths.state, dataset, set(removal_requests["user_hash"]), salt,
+                                     on_removed_only=cache_purge.start)
+        finally:
+            deleted = cache_purge.join()
+        if redaction is None and context.job_name == REMOVAL_JOB:
+            raise dg.Failure(description=f"nothing is stored under {paths.state} yet, so there is nothing to "
+                                         "redact: run the full_release job, which applies every removal request")
+        if redaction is not None and set(pending["user_hash"]) <= redaction.found_user_hashes:
+            footprint = redaction.footprint
+            request_of = dict(zip(pending["user_hash"], pending["request_id"]))
+            rows_by_request = {request_of[h]: rows for h, rows in redaction.rows_by_user_hash.items()
+                               if h in request_of}
+            source = "stored state"
+        else:
+            # Nothing stored yet, or a pending participant is no longer in the stored state (an
+            # earlier run redacted it and failed before the ledger): the raw files tell.
+            raw = dataset.function(dataset.raw_footprint)(paths.raw, removal_requests, salt)
+            footprint = Footprint(raw.ids, raw.removed_only_hashes)
+            rows_by_request = {r: rows for r, rows in raw.rows_by_request.items()
+                               if r in set(pending["request_id"])}
+            source = "raw files"
+        own = dataset.function(dataset.after_erasure)(paths.state, footprint) if dataset.after_erasure else {}
+        if footprint.removed_only_hashes - cache_purge.hashes:  # the raw files found more (see above)
+            deleted += purge_flag_cache(paths.state / DEFAULT_FILENAME, footprint.removed_only_hashes)
+        reviews = purge_reviews(paths.reference / REVIEW_FILENAME, footprint.removed_only_hashes, dataset.text_kinds)
+        # The reviewer sheet holds pending texts themselves; export it again after the removal.
+        sheet = paths.state / SHEET_FILENAME
+        sheet_deleted = sheet.exists()
+        sheet.unlink(missing_ok=True)
+        RUN_FOOTPRINTS[context.run.run_id] = footprint
+        _observe_redactions(context, redaction.rows_by_table if redaction else {}, reviews,
+                            list(pending["request_id"]))
+        rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())
+                             for file, n in files.items()], columns=["request_id", "file", "rows"])
+        return dg.Output(rows.astype({"rows": "int64"}) if len(rows) else empty, metadata={
+            "requests": len(removal_requests), "pending": len(pending), "footprint_from": source,
+            "stored_rows_removed": dg.MetadataValue.json(redaction.rows_by_table if redaction else {}),
+            **own, "cache_entries_deleted": deleted, "reviews_deleted": reviews,
+            "reviewer_sheet_deleted": sheet_deleted, "dagster/row_count": len(rows)})
+
+    @dg.asset(
+        group_name=AUDIT_GROUP, owners=owners, kinds={"jsonl"}, code_version=version, deps=release_assets,
+        description="The removal ledger (SPEC §7.7, core/removal/ledger.py): after the release is written, one entry "
+                    "per newly applied request: salted hash, dates, run id, rows removed per release file and every "
+                    "release file's sha256 before and after. Append-only, atomic; no ids.",
+        metadata={"dagster/column_schema": LEDGER_SCHEMA},
+    )
+    def removal_ledger(context: dg.AssetExecutionContext, paths: DatasetPaths, removal_requests: pd.DataFrame,
+                       erasure: pd.DataFrame) -> dg.MaterializeResult:
+        path = paths.state / LEDGER_FILENAME
+        pending = ledger.pending(removal_requests, path)
+        if not pending.empty:
+            before, after = _release_shas(context, release_assets)
+            ledger.append_entries(path, ledger.ledger_entries(pending, erasure, context.run.run_id, before, after))
+            context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
+        return dg.MaterializeResult(metadata={
+            "entries": len(ledger.read_ledger(path)), "applied_now": dg.MetadataValue.json(list(pending["request_id"]))})
+
+    return [removal_requests, erasure, removal_ledger]
 
 
 def _observe_redactions(context: dg.AssetExecutionContext, rows_by_table: dict[str, int], reviews_deleted: int,
@@ -187,39 +213,12 @@ def _observe_redactions(context: dg.AssetExecutionContext, rows_by_table: dict[s
             "removal_requests": dg.MetadataValue.json(request_ids)}))
 
 
-@dg.asset(
-    group_name=AUDIT_GROUP, owners=OWNERS, kinds={"jsonl"}, code_version=VERSION, deps=list(RELEASE_ASSETS),
-    description="The removal ledger (SPEC §7.7, removal/ledger.py): after the release is written, one entry per "
-                "newly applied request: salted hash, dates, run id, rows removed per release file and every "
-                "release file's sha256 before and after. Append-only, atomic; no ids.",
-    metadata={"dagster/column_schema": dg.TableSchema(columns=[
-        dg.TableColumn("request_id", "str", description="rr-NNNN"),
-        dg.TableColumn("user_hash", "str", description="sha256(salt + user_id), never the id"),
-        dg.TableColumn("received", "str", description="ISO date the request was received"),
-        dg.TableColumn("applied_at", "str", description="UTC time the release without them was written"),
-        dg.TableColumn("run_id", "str", description="The Dagster run that applied it"),
-        dg.TableColumn("rows_removed", "json", description="Release file → rows removed"),
-        dg.TableColumn("release_sha256_before", "json", description="Release file → sha256 before the removal"),
-        dg.TableColumn("release_sha256_after", "json", description="Release file → sha256 after it"),
-    ])},
-)
-def removal_ledger(context: dg.AssetExecutionContext, prism_paths: PrismPaths, removal_requests: pd.DataFrame,
-                   erasure: pd.DataFrame) -> dg.MaterializeResult:
-    path = prism_paths.state / LEDGER_FILENAME
-    pending = ledger.pending(removal_requests, path)
-    if not pending.empty:
-        before, after = _release_shas(context)
-        ledger.append_entries(path, build.ledger_entries(pending, erasure, context.run.run_id, before, after))
-        context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
-    return dg.MaterializeResult(metadata={
-        "entries": len(ledger.read_ledger(path)), "applied_now": dg.MetadataValue.json(list(pending["request_id"]))})
-
-
-def _release_shas(context: dg.AssetExecutionContext) -> tuple[dict[str, str | None], dict[str, str]]:
+def _release_shas(context: dg.AssetExecutionContext,
+                  release_assets: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
     """(sha256 before, after) per release file, from the release's materialisation in this run."""
-    events = context.instance.get_latest_materialization_events([dg.AssetKey(k) for k in RELEASE_ASSETS])
+    events = context.instance.get_latest_materialization_events([dg.AssetKey(k) for k in release_assets])
     before, after = {}, {}
-    for key in RELEASE_ASSETS:
+    for key in release_assets:
         event = events.get(dg.AssetKey(key))
         if event is None or event.run_id != context.run.run_id:
             raise dg.Failure(description=f"{key} was not written in this run: the ledger records only a release "

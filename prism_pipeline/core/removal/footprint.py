@@ -1,10 +1,12 @@
-"""What a removal takes away, read from the raw files (SPEC §7.7).
+"""What a removal takes away (:class:`Footprint`), and the purge of the files that only hash it.
 
 The removal run learns a participant's ids and text hashes from the stored tables while it
-redacts them (``removal/redact.py``); this module reads them from the unfiltered raw files
-instead, for the cases where the stored state cannot tell: the leak check run on its own or in
-``full_release`` (every request), and an erasure with nothing stored yet. In memory only, never
-stored: the ids and text hashes here are exactly what the leak scan looks for.
+redacts them (``core/removal/redact.py``); a dataset reads them from its unfiltered raw files
+instead (its ``raw_footprint``), for the cases where the stored state cannot tell: the leak
+check run on its own or in ``full_release`` (every request), and an erasure with nothing stored
+yet. In memory only, never stored: the ids and text hashes are exactly what the leak scan looks
+for. The flag cache and the manual review keep text hashes: :func:`purge_flag_cache` and
+:func:`purge_reviews` delete those of texts only removed participants had.
 
 No Dagster import.
 """
@@ -16,19 +18,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
-from prism_pipeline.core.atomic import fsync_dir
+from prism_pipeline.core.atomic import install
+from prism_pipeline.core.dataset import TextKinds
 from prism_pipeline.core.flags import manual_review
 from prism_pipeline.core.flags.cache import FlagCache
-from prism_pipeline.core.flags.runner import hash_texts
-from prism_pipeline.core.removal.requests import removed_mask, user_hash
-from prism_pipeline.prism import codebook
-from prism_pipeline.prism.conversation_tables.derive import scored_mask
-from prism_pipeline.prism.conversation_tables.ids import interaction_ids, utterance_ids
-from prism_pipeline.prism.inputs import parse
-
-RELEASE_FILES = codebook.RELEASE_FILES
 
 
 @dataclass
@@ -41,60 +34,15 @@ class Footprint:
     rows_by_request: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _texts(survey: pd.DataFrame, conversations: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    return pd.concat([survey["system_string"], survey["self_description"], conversations["open_feedback"],
-                      history["content"]], ignore_index=True)
-
-
-def removed_footprint(raw_dir: Path, requests: pd.DataFrame, salt: bytes) -> Footprint:
-    """Read the raw survey and conversations and describe what the requests remove."""
-    if requests.empty:
-        return Footprint()
-    survey = parse.read_survey(raw_dir / parse.SURVEY.file_name).reset_index(drop=True)
-    conversations, history = parse.read_conversations(raw_dir / parse.CONVERSATIONS.file_name)
-    conversations, history = conversations.reset_index(drop=True), history.reset_index(drop=True)
-
-    gone_users = removed_mask(survey["user_id"], requests, salt)
-    gone_conv = removed_mask(conversations["user_id"], requests, salt)
-    gone_items = history["conversation_id"].isin(conversations.loc[gone_conv, "conversation_id"])
-    scored = scored_mask(history)
-    # Reference ids of the removed rows (what a release built before the removal carried).
-    ut = pd.Series(utterance_ids(int(scored.sum())), index=history.index[scored])
-    it = interaction_ids(history.loc[scored, "conversation_id"], history.loc[scored, "turn"])
-    gone_scored = gone_items[scored]
-    ids = (set(survey.loc[gone_users, "user_id"]) | set(conversations.loc[gone_conv, "conversation_id"])
-           | set(ut[gone_scored.to_numpy()]) | set(it[gone_scored.to_numpy()]))
-
-    removed_texts = _texts(survey[gone_users], conversations[gone_conv], history[gone_items])
-    kept_texts = _texts(survey[~gone_users], conversations[~gone_conv], history[~gone_items])
-    removed_only = set(hash_texts(removed_texts).dropna()) - set(hash_texts(kept_texts).dropna())
-
-    owner = user_hash(survey["user_id"], salt)
-    request_of = dict(zip(requests["user_hash"], requests["request_id"]))
-    rows: dict[str, dict[str, int]] = {}
-    conv_owner = user_hash(conversations["user_id"], salt)
-    item_conv = history["conversation_id"].map(pd.Series(conv_owner.to_numpy(), index=conversations["conversation_id"]))
-    for h in owner[gone_users]:
-        n_conv = int((conv_owner == h).sum())
-        mine = (item_conv == h) & scored
-        n_utt = int(mine.sum())
-        n_int = int(history.loc[mine, ["conversation_id", "turn"]].drop_duplicates().shape[0])
-        rows[request_of[h]] = {"survey.jsonl": 1, "conversations.jsonl": n_conv, "utterances.jsonl": n_utt,
-                               "metadata.jsonl": 2 + n_conv + n_int + n_utt}
-    return Footprint(ids=ids, removed_only_hashes=removed_only, rows_by_request=rows)
-
-
-def purge_reviews(review_path: Path, hashes: set[str]) -> int:
+def purge_reviews(review_path: Path, hashes: set[str], kinds: TextKinds) -> int:
     """Drop manual-review rows of texts only removed participants had (atomic rewrite)."""
     if not hashes or not review_path.exists():
         return 0
-    review = manual_review.load_review(review_path)
+    review = manual_review.load_review(review_path, kinds)
     hit = review["text_sha256"].isin(hashes)
     if not hit.any():
         return 0
-    tmp = review_path.with_name(f".{review_path.name}.tmp-{os.getpid()}")
-    manual_review.write_review(review.loc[~hit].reset_index(drop=True), tmp)
-    os.replace(tmp, review_path)
+    manual_review.write_review(review.loc[~hit].reset_index(drop=True), review_path, kinds)
     return int(hit.sum())
 
 
@@ -134,15 +82,7 @@ def compact_sqlite(path: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise
     conn.close()
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o777)  # the copy keeps the original's permissions
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    install(tmp, path)
 
 
 # Footprints of the removals applied in this process, by run id. The erasure step hands the

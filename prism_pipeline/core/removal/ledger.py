@@ -29,12 +29,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from prism_pipeline.core.removal.requests import REQUEST_ID_RE, SHA256_HEX_RE, _valid_date, atomic_write_bytes, locked
+from prism_pipeline.core.atomic import atomic_write_bytes, locked
+from prism_pipeline.core.clock import utc_now
+from prism_pipeline.core.removal.requests import REQUEST_ID_RE, SHA256_HEX_RE, _valid_date
 
 LEDGER_FILENAME = "removal_ledger.jsonl"
 LEDGER_KEYS: tuple[str, ...] = ("request_id", "user_hash", "received", "applied_at", "run_id", "rows_removed",
@@ -44,11 +46,6 @@ _APPLIED_AT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]
 
 class LedgerError(ValueError):
     """The ledger, or an entry for it, is invalid; the message never contains a value."""
-
-
-def utc_now() -> str:
-    """The current time in the ledger's ``applied_at`` format."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _is_sha(value: object) -> bool:
@@ -184,3 +181,23 @@ def pending(requests: pd.DataFrame, ledger_path: str | Path) -> pd.DataFrame:
         raise LedgerError(f"{ledger_path}: request {differ[0]} has a different user_hash in the requests file")
     applied = {e["request_id"] for e in entries}
     return requests.loc[~requests["request_id"].isin(list(applied))].reset_index(drop=True)
+
+
+def ledger_entries(pending: pd.DataFrame, erasure: pd.DataFrame, run_id: str, sha_before: Mapping[str, str | None],
+                   sha_after: Mapping[str, str]) -> list[dict]:
+    """One ledger entry per newly applied removal request (removal/ledger.py): no clear ids."""
+    applied_at = utc_now()
+    entries = []
+    for request in pending.itertuples(index=False):  # one per request: a handful, not data rows
+        rows = erasure.loc[erasure["request_id"] == request.request_id]
+        entries.append({
+            "request_id": request.request_id,
+            "user_hash": request.user_hash,
+            "received": request.received,
+            "applied_at": applied_at,
+            "run_id": run_id,
+            "rows_removed": {r.file: int(r.rows) for r in rows.itertuples(index=False)},
+            "release_sha256_before": dict(sha_before),
+            "release_sha256_after": dict(sha_after),
+        })
+    return entries

@@ -38,10 +38,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 import secrets
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -50,17 +48,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prism_pipeline.core.atomic import atomic_write_bytes, fsync_dir, locked  # noqa: F401 (re-exported)
-from prism_pipeline.prism import codebook
+from prism_pipeline.core.atomic import atomic_write_bytes, create_once, locked
+from prism_pipeline.core.schemas import ISO_DATE_PATTERN, REQUEST_ID_PATTERN, SHA256_HEX_PATTERN
 
 REQUEST_COLUMNS: tuple[str, ...] = ("request_id", "user_hash", "received", "note")
 REQUESTS_FILENAME = "removal_requests.csv"
 SALT_FILENAME = "removal_salt"
 SALT_BYTES = 32
 
-REQUEST_ID_RE = re.compile(codebook.REQUEST_ID_PATTERN)
-SHA256_HEX_RE = re.compile(codebook.SHA256_HEX_PATTERN)
-DATE_RE = re.compile(codebook.ISO_DATE_PATTERN)
+REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
+SHA256_HEX_RE = re.compile(SHA256_HEX_PATTERN)
+DATE_RE = re.compile(ISO_DATE_PATTERN)
 
 
 class RemovalRequestError(ValueError):
@@ -73,26 +71,13 @@ def load_or_create_salt(state_dir: str | Path) -> bytes:
     """The installation's secret salt, created on first use (32 random bytes, stored as hex
     in ``<state_dir>/removal_salt`` with mode 0600).
 
-    Creation is atomic and never overwrites: the salt is written to a private temporary file
-    and hard-linked to its final name, which fails if another process got there first (then
-    that process's salt is used). Replacing an existing salt would orphan every request."""
+    Creation is atomic and never overwrites (``atomic.create_once``): if another process got
+    there first, its salt is used. Replacing an existing salt would orphan every request."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / SALT_FILENAME
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=f".{SALT_FILENAME}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:  # mkstemp creates the file with mode 0600
-                fh.write(secrets.token_bytes(SALT_BYTES).hex().encode("ascii") + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        fsync_dir(state_dir)
+        create_once(path, secrets.token_bytes(SALT_BYTES).hex().encode("ascii") + b"\n")
     text = path.read_bytes().strip()
     if not re.fullmatch(rb"[0-9a-f]{%d}" % (2 * SALT_BYTES), text):
         raise RemovalRequestError(f"{path}: not {2 * SALT_BYTES} lowercase hex characters")

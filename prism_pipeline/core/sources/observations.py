@@ -6,10 +6,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from prism_pipeline.core.dataset import Dataset
 from prism_pipeline.core.hashing import ABSENT, sha256_json, sha256_path
-from prism_pipeline.core.sources.files import SETTINGS, SOURCE_FILES, source_path
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an observation's data version
+
+
+def source_path(dataset: Dataset, paths, key: str) -> Path:
+    """The file (or folder) behind a source asset of the dataset."""
+    source = dataset.source_file(key)
+    return paths.folder(source.folder) / source.name
 
 
 def source_observation(path: Path, version: str) -> dict:
@@ -43,17 +49,18 @@ def settings_values(settings) -> dict:
     return settings.result_settings() if hasattr(settings, "result_settings") else settings.model_dump()
 
 
-def changed_observations(instance: dg.DagsterInstance, prism_paths, resources: dict) -> list[dg.AssetObservation]:
+def changed_observations(instance: dg.DagsterInstance, dataset: Dataset, paths,
+                         resources: dict) -> list[dg.AssetObservation]:
     """Observations of every source file and settings resource whose version differs from its
     latest observation (``resources``: settings resource key → resource). For the sensor and for
     ``prism-pipeline run --unsynced``, which need no run to observe."""
     events = []
-    for key in SOURCE_FILES:
-        path = source_path(prism_paths, key)
+    for source in dataset.source_files:
+        path = source_path(dataset, paths, source.key)
         version = sha256_path(path)
-        if version != latest_observed_version(instance, key):
-            events.append(observation_event(key, path, version))
-    for key, (resource, _) in SETTINGS.items():
+        if version != latest_observed_version(instance, source.key):
+            events.append(observation_event(source.key, path, version))
+    for key, (resource, _) in dataset.all_settings.items():
         fields = settings_observation(settings_values(resources[resource]))
         version = fields["data_version"].value
         if version != latest_observed_version(instance, key):

@@ -15,16 +15,15 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
+from prism_pipeline.core.dataset import Dataset
 from prism_pipeline.core.sources.observations import changed_observations
 
-SETTINGS_RESOURCES = ("input_settings", "sampling_settings", "flag_settings")
 
-
-def observe_sources(instance: dg.DagsterInstance, defs: dg.Definitions) -> int:
+def observe_sources(instance: dg.DagsterInstance, defs: dg.Definitions, dataset: Dataset) -> int:
     """Record a new observation (no run) for every source whose version changed; returns how many."""
-    resources = {k: defs.resources[k] for k in SETTINGS_RESOURCES}
-    paths = defs.resources["prism_paths"].process_config_and_initialize()  # EnvVar fields resolved
-    events = changed_observations(instance, paths, resources)
+    resources = {resource: defs.resources[resource] for resource, _ in dataset.all_settings.values()}
+    paths = defs.resources["paths"].process_config_and_initialize()  # EnvVar fields resolved
+    events = changed_observations(instance, dataset, paths, resources)
     for event in events:
         instance.report_runless_asset_event(event)
     return len(events)

@@ -13,13 +13,12 @@ import pandas as pd
 from prism_pipeline.core.hashing import code_version, sha256_file
 from prism_pipeline.core.removal import requests
 from prism_pipeline.core.removal.requests import removed_users
-from prism_pipeline.core.resources import PrismPaths
+from prism_pipeline.core.resources import DatasetPaths, InputSettings
 from prism_pipeline.core.validation import table_schema
 from prism_pipeline.prism import schemas
 from prism_pipeline.prism.conversation_tables import derive, registry
 from prism_pipeline.prism.conversation_tables.registry import REGISTRY_FILENAME, assign_ids
 from prism_pipeline.prism.inputs import normalise, parse
-from prism_pipeline.prism.inputs.resources import InputSettings
 
 GROUP = "inputs"
 OWNERS = ["team:prism-data"]
@@ -46,10 +45,10 @@ def _read(fn, path, *args):
                 "flags are kept only for comparison; they are recomputed downstream.",
     metadata={"dagster/column_schema": table_schema(schemas.SurveySchema)},
 )
-def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    path = prism_paths.raw / parse.SURVEY.file_name
+def survey_input(paths: DatasetPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    path = paths.raw / parse.SURVEY.file_name
     survey = _read(parse.read_survey, path)
-    gone = removed_users(prism_paths.state, removal_requests, survey["user_id"])
+    gone = removed_users(paths.state, removal_requests, survey["user_id"])
     return dg.Output(survey.loc[~gone], metadata={"dagster/row_count": int((~gone).sum()),
                                                   "removed_participants": int(gone.sum()),
                                                   "input_sha256": sha256_file(path)})
@@ -78,14 +77,14 @@ def survey_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.
                     "(trim; null, empty or 'None' → 'EMPTY STRING') changed; a warning when any did. With "
                     "InputSettings.strict_texts they are left as read and content_normalised rejects them.")],
 )
-def conversations_input(prism_paths: PrismPaths, input_settings: InputSettings, removal_requests: pd.DataFrame):
-    path = prism_paths.raw / parse.CONVERSATIONS.file_name
+def conversations_input(paths: DatasetPaths, input_settings: InputSettings, removal_requests: pd.DataFrame):
+    path = paths.raw / parse.CONVERSATIONS.file_name
     conversations, history = _read(parse.read_conversations, path)
     if input_settings.strict_texts:
         counts = normalise.would_change(conversations, history)
     else:
         conversations, history, counts = normalise.normalise_conversation_texts(conversations, history)
-    conversations, history = _apply_removals(prism_paths, removal_requests, conversations, history)
+    conversations, history = _apply_removals(paths, removal_requests, conversations, history)
     digest = sha256_file(path)
     normalisation = {"text_normalisation": "off (strict_texts)" if input_settings.strict_texts else "SPEC §1.2",
                      **{f"texts_{k}": v for k, v in counts.items()}}
@@ -111,7 +110,7 @@ def _normalisation_check(counts: dict[str, int], strict: bool) -> dg.AssetCheckR
                                metadata={"texts_changed": n, "strict_texts": strict, **counts})
 
 
-def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversations: pd.DataFrame,
+def _apply_removals(paths: DatasetPaths, requests: pd.DataFrame, conversations: pd.DataFrame,
                     history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop removed participants' conversations and give every scored item its frozen ids.
 
@@ -120,7 +119,7 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
     a removed participant's numbers are never reused (SPEC §7.7). This is the one place that
     sees the unfiltered history, so it is where the registry is updated.
     """
-    gone_conv = removed_users(prism_paths.state, requests, conversations["user_id"])
+    gone_conv = removed_users(paths.state, requests, conversations["user_id"])
     gone_items = history["conversation_id"].isin(conversations.loc[gone_conv, "conversation_id"]).to_numpy()
     if conversations["conversation_id"].duplicated().any():
         # A duplicate id is bad input: the blocking conversations_schema check reports it by line
@@ -128,7 +127,7 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
         return conversations.loc[~gone_conv], history.loc[~gone_items]
     scored = derive.scored_mask(history.reset_index(drop=True)).to_numpy()
     keys = history.reset_index(drop=True).loc[scored, ["conversation_id", "turn", "within_turn_id"]]
-    ids = assign_ids(keys, ~gone_items[scored], prism_paths.state / REGISTRY_FILENAME)
+    ids = assign_ids(keys, ~gone_items[scored], paths.state / REGISTRY_FILENAME)
     kept = history.loc[~gone_items].copy()
     kept_scored = scored[~gone_items]
     for column in ("utterance_id", "interaction_id"):
@@ -148,11 +147,11 @@ def _apply_removals(prism_paths: PrismPaths, requests: pd.DataFrame, conversatio
                 "only used to compare against the derived `utterances` table.",
     metadata={"dagster/column_schema": table_schema(schemas.UtterancesSchema)},
 )
-def utterances_input(prism_paths: PrismPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    path = prism_paths.raw / parse.UTTERANCES.file_name
+def utterances_input(paths: DatasetPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    path = paths.raw / parse.UTTERANCES.file_name
     if not path.exists():
         return dg.Output(pd.DataFrame(), metadata={"present": False, "dagster/row_count": 0})
     frame = _read(parse.read_utterances, path)
-    frame = frame.loc[~removed_users(prism_paths.state, removal_requests, frame["user_id"])]
+    frame = frame.loc[~removed_users(paths.state, removal_requests, frame["user_id"])]
     return dg.Output(frame, metadata={"present": True, "dagster/row_count": len(frame),
                                       "input_sha256": sha256_file(path)})

@@ -19,24 +19,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from prism_pipeline.prism.codebook import EMPTY_STRING
+from prism_pipeline.core.normalise import process_text_and_mask
 
 # The normalised columns: (table, column) as read by inputs.parse.
 HISTORY_TEXT = "content"
 OPENING_PROMPT = "opening_prompt"
-
-
-def _process(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(normalised texts, mask of the texts that had none: null, empty or "None")."""
-    trimmed = texts.astype("str").str.strip()
-    empty = texts.isna() | trimmed.eq("") | trimmed.eq("None")
-    return trimmed.mask(empty, EMPTY_STRING).astype("str"), empty
-
-
-def process_text(texts: pd.Series) -> pd.Series:
-    """SPEC §1.2 ``process_text``, vectorised: trim; null, empty or ``"None"`` → ``"EMPTY STRING"``.
-    A text equal to ``"None"`` only after trimming is treated as ``"None"`` too."""
-    return _process(texts)[0]
 
 
 def normalise_conversation_texts(conversations: pd.DataFrame, history: pd.DataFrame
@@ -52,7 +39,7 @@ def normalise_conversation_texts(conversations: pd.DataFrame, history: pd.DataFr
     out = []
     for frame, column in ((conversations, OPENING_PROMPT), (history, HISTORY_TEXT)):
         texts = frame[column]
-        normal, empty = _process(texts)
+        normal, empty = process_text_and_mask(texts)
         diff = texts.isna() | (normal != texts)
         counts[f"{column}_changed"] = int(diff.sum())
         counts[f"{column}_emptied"] = int(empty.sum())

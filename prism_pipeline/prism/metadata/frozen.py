@@ -36,7 +36,6 @@ No Dagster import.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -56,6 +55,7 @@ from prism_pipeline.core.flags.moderation.base import (
     frame_to_results,
     round_score,
 )
+from prism_pipeline.core.hashing import hash_texts
 from prism_pipeline.prism.codebook import METADATA_COLUMNS, MODERATION_CATEGORIES, TEXT_COLUMN_IDS
 
 BACKEND = FROZEN_BACKEND
@@ -188,13 +188,7 @@ def load_frozen_moderation(metadata_path: str | PathLike[str]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=[*KEY_COLUMNS, *FLAT_COLUMNS])
 
 
-def text_sha256(texts: pd.Series) -> pd.Series:
-    """SHA-256 hex digest of each text's UTF-8 bytes; null texts give null. Same index as ``texts``."""
-    return pd.Series(
-        [None if not isinstance(t, str) else hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.tolist()],
-        index=texts.index,
-        dtype="str",
-    )
+text_sha256 = hash_texts  # the one text hash (core/hashing.py)
 
 
 def _join_key(frame: pd.DataFrame, what: str) -> pd.Series:

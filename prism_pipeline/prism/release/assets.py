@@ -13,48 +13,34 @@ import pandas as pd
 
 from prism_pipeline.core.flags.resources import FlagSettings
 from prism_pipeline.core.hashing import code_version
-from prism_pipeline.core.release import publish, writer
-from prism_pipeline.core.resources import LazyTable, PrismPaths
+from prism_pipeline.core.release import card, publish, writer
+from prism_pipeline.core.release.assets import card_writer, column_lineage, recorded_release, release_results
+from prism_pipeline.core.resources import DatasetPaths, LazyTable
 from prism_pipeline.core.validation import table_schema
 from prism_pipeline.prism import codebook as cb
 from prism_pipeline.prism import schemas
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.release import build
 from prism_pipeline.prism.sampling.balanced import user_flags_of_tables
 from prism_pipeline.prism.sampling.resources import SamplingSettings
 
 GROUP = "release"
-OWNERS = ["team:prism-data"]
-VERSION = code_version(sys.modules[__name__], build, publish, writer)  # a rule change marks the release unsynced
-
-
-def _lineage(columns, source: str, nested=None, overrides=None) -> dg.TableColumnLineage:
-    """Which upstream columns each release column derives from (``dagster/column_lineage``)."""
-    nested, overrides = nested or {}, overrides or {}
-    deps = {}
-    for col in columns:
-        if col in overrides:
-            asset, upstream = overrides[col]
-            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=upstream)]
-        elif col in nested:
-            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(source), column_name=f"{col}.{key}")
-                         for key in nested[col]]
-        else:
-            deps[col] = [dg.TableColumnDep(asset_key=dg.AssetKey(source), column_name=col)]
-    return dg.TableColumnLineage(deps)
+OWNERS = list(DATASET.owners)
+VERSION = code_version(sys.modules[__name__], build, publish, writer, card)  # a rule change marks the release unsynced
 
 
 _BALANCED = ("balanced_subset", "included_in_balanced_subset")
 LINEAGE = {
-    "survey.jsonl": _lineage(cb.SURVEY_COLUMNS, "survey_input", cb.SURVEY_NESTED, {
+    "survey.jsonl": column_lineage(cb.SURVEY_COLUMNS, "survey_input", cb.SURVEY_NESTED, {
         "included_in_UK_REP": ("uk_rep_sample", "included_in_UK_REP"),
         "included_in_US_REP": ("us_rep_sample", "included_in_US_REP"),
         "included_in_balanced_subset": _BALANCED}),
-    "conversations.jsonl": _lineage(cb.CONVERSATION_COLUMNS, "conversations_input", cb.CONVERSATION_NESTED, {
+    "conversations.jsonl": column_lineage(cb.CONVERSATION_COLUMNS, "conversations_input", cb.CONVERSATION_NESTED, {
         "conversation_history": ("conversation_history", "content"),
         "included_in_balanced_subset": _BALANCED}),
-    "utterances.jsonl": _lineage(cb.UTTERANCE_COLUMNS, "utterances", overrides={
+    "utterances.jsonl": column_lineage(cb.UTTERANCE_COLUMNS, "utterances", overrides={
         "included_in_balanced_subset": _BALANCED}),
-    "metadata.jsonl": _lineage(cb.METADATA_COLUMNS, "metadata_table", {
+    "metadata.jsonl": column_lineage(cb.METADATA_COLUMNS, "metadata_table", {
         "moderation_flag": ("flagged",) + tuple(f"{part}.{c}" for part in ("categories", "category_scores")
                                                 for c in cb.MODERATION_CATEGORIES)}),
 }
@@ -87,32 +73,24 @@ RELEASE_SPECS = [
 ]
 
 
-# What those files are built from: if any was materialised after the release was written, the
-# release is rebuilt, never carried forward.
-CARRIED_FILES = publish.CARRIED_FILES
+# A removal carries these forward without the removed participants' lines (survey.jsonl, whose
+# REP flags may change, is rebuilt); what they are built from: if any was materialised after the
+# release was written, the release is rebuilt, never carried forward.
+CARRY = publish.Carry(carried=("conversations.jsonl", "utterances.jsonl", "metadata.jsonl"), users_file="survey.jsonl")
+CARRIED_FILES = CARRY.carried
 CARRIED_FROM = ("conversations_input", "conversation_history", "utterances", "balanced_subset", "metadata_table")
-
-
-def _recorded_release(instance: dg.DagsterInstance) -> dict[str, tuple[str, int]] | None:
-    """{release file: (sha256, rows)} as this asset last wrote them, when none of the tables
-    the carried files come from was materialised since; else None. A release file whose bytes
-    still have that sha256 can then be carried forward: dropping the removed participants'
-    lines equals a rebuild from the redacted tables."""
-    keys = [spec.key for spec in RELEASE_SPECS] + [dg.AssetKey(k) for k in CARRIED_FROM]
-    events = instance.get_latest_materialization_events(keys)  # one query, not nine
-    recorded, written_at = {}, []
-    for spec in RELEASE_SPECS:
-        event = events.get(spec.key)
-        meta = event.asset_materialization.metadata if event else {}
-        if "sha256" not in meta:
-            return None
-        recorded[spec.metadata["release_file"]] = (meta["sha256"].value, int(meta["dagster/row_count"].value))
-        written_at.append(event.timestamp)
-    for key in CARRIED_FROM:
-        event = events.get(dg.AssetKey(key))
-        if event is None or event.timestamp > min(written_at):
-            return None
-    return recorded
+# What the dataset card says was checked (the checks themselves: schema_checks.py, inputs/checks.py,
+# conversation_tables/checks.py, metadata/checks.py, release/checks.py, core/removal/checks.py).
+CHECKED = [
+    "every value of survey.jsonl and conversations.jsonl against the codebook (types, ranges, categories), "
+    "by file and line (Pandera models, prism_pipeline/prism/schemas.py)",
+    "cross-file rules: every conversation's user is in the survey; survey_only and the conversation counts "
+    "agree; turns, opening prompts and within-turn ids follow the published structure",
+    "derived tables (utterances, interactions, metadata) against their models; the recomputed included_in_* "
+    "flags against any published ones",
+    "after every removal, a scan of the release, the private state and the run history for the removed "
+    "participants' ids and text hashes",
+]
 
 
 @dg.multi_asset(
@@ -125,12 +103,12 @@ def _recorded_release(instance: dg.DagsterInstance) -> dict[str, tuple[str, int]
            for name in ("conversation_history", "utterances", "metadata_table")}},
     can_subset=False,
 )
-def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sampling_settings: SamplingSettings,
+def release_files(context: dg.AssetExecutionContext, paths: DatasetPaths, sampling_settings: SamplingSettings,
                   flag_settings: FlagSettings, survey_input: pd.DataFrame,
                   conversations_input: pd.DataFrame, conversation_history: LazyTable,
                   utterances: LazyTable, balanced_subset: pd.DataFrame, uk_rep_sample: pd.DataFrame,
                   us_rep_sample: pd.DataFrame, metadata_table: LazyTable, erasure: pd.DataFrame):
-    out = prism_paths.output
+    out = paths.output
 
     def survey_records() -> list[dict]:
         users = user_flags_of_tables(survey_input, conversations_input, balanced_subset)
@@ -144,24 +122,12 @@ def release_files(context: dg.AssetExecutionContext, prism_paths: PrismPaths, sa
                                      metadata_table.load())
 
     removing = not erasure.empty
-    published = publish.publish_release(out, survey_records, rebuild, removing=removing,
-                                        recorded=_recorded_release(context.instance) if removing else None,
-                                        kept_user_ids=set(survey_input["user_id"]))
-    written, before, mode = published.written, published.before, published.mode
-    context.log.info(f"release {mode} in {prism_paths.output}")
-    summary = "\n".join(["| file | rows | sha256 |", "|---|---|---|"]
-                        + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
+    published = publish.publish_release(
+        out, cb.RELEASE_FILES, lambda: {"survey.jsonl": survey_records()},
+        lambda fresh: rebuild(fresh["survey.jsonl"]), removing=removing,
+        recorded=recorded_release(context.instance, DATASET, CARRIED_FROM) if removing else None,
+        kept_user_ids=set(survey_input["user_id"]), carry=CARRY,
+        card=card_writer(context.instance, DATASET, paths.state, CHECKED))
+    context.log.info(f"release {published.mode} in {paths.output}")
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
-    for spec in RELEASE_SPECS:
-        w = written[spec.metadata["release_file"]]
-        yield dg.MaterializeResult(asset_key=spec.key, metadata={
-            "path": dg.MetadataValue.path(str(w.path)),
-            "sha256": w.sha256,
-            "dagster/row_count": w.rows,
-            "bytes": w.bytes,
-            "release": dg.MetadataValue.md(summary),
-            "written": mode,
-            "config": dg.MetadataValue.json(config),
-            # For the removal ledger (removal_ledger): the file as it was before this removal.
-            **({"sha256_before": before.get(spec.metadata["release_file"]) or "absent"} if not erasure.empty else {}),
-        })
+    yield from release_results(DATASET, published, removing, {"config": dg.MetadataValue.json(config)})

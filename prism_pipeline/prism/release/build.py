@@ -6,11 +6,12 @@ never from the inputs (SPEC §7.2: derived columns are recomputed, not trusted).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from prism_pipeline.core.release.writer import frame_to_records, history_chunks, iter_records
+from prism_pipeline.core.release.writer import frame_to_records, iter_records, python_values
 from prism_pipeline.prism import codebook as cb
 
 FLAG_COLUMNS = ("included_in_US_REP", "included_in_UK_REP", "included_in_balanced_subset")
@@ -72,27 +73,32 @@ def published_flag_differences(published: pd.Series, recomputed: pd.Series) -> d
     }
 
 
-def ledger_entries(pending: pd.DataFrame, erasure: pd.DataFrame, run_id: str, sha_before: Mapping[str, str | None],
-                   sha_after: Mapping[str, str]) -> list[dict]:
-    """One ledger entry per newly applied removal request (removal/ledger.py): no clear ids."""
-    applied_at = _utc_now()
-    entries = []
-    for request in pending.itertuples(index=False):  # one per request: a handful, not data rows
-        rows = erasure.loc[erasure["request_id"] == request.request_id]
-        entries.append({
-            "request_id": request.request_id,
-            "user_hash": request.user_hash,
-            "received": request.received,
-            "applied_at": applied_at,
-            "run_id": run_id,
-            "rows_removed": {r.file: int(r.rows) for r in rows.itertuples(index=False)},
-            "release_sha256_before": dict(sha_before),
-            "release_sha256_after": dict(sha_after),
-        })
-    return entries
+def history_chunks(history: pd.DataFrame, conversation_ids: pd.Series) -> Callable[[int, int], list[list[dict]]]:
+    """``(start, stop) -> history_lists`` of conversations ``start:stop`` of ``conversation_ids``
+    (unique), for :func:`iter_records`: the history rows are ordered by conversation once
+    (stable, so file order within a conversation is kept) and each chunk takes its slice."""
+    ids = conversation_ids.reset_index(drop=True)
+    codes = pd.Index(ids).get_indexer(history["conversation_id"])  # -1: not in the release, sorts first
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+
+    def lists(start: int, stop: int) -> list[list[dict]]:
+        lo, hi = np.searchsorted(sorted_codes, [start, stop])
+        return history_lists(history.iloc[order[lo:hi]], ids.iloc[start:stop])
+
+    return lists
 
 
-def _utc_now() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+def history_lists(history: pd.DataFrame, conversation_ids: pd.Series) -> list[list[dict]]:
+    """``conversation_history`` per conversation, in the published item key order: user items
+    carry turn/role/content only, model items all eight keys (SPEC §1.4)."""
+    items = python_values(history.reset_index(drop=True))
+    is_user = (items["role"] == "user").tolist()
+    cols = {k: items[k].tolist() for k in cb.HISTORY_MODEL_KEYS}
+    conv = items["conversation_id"].tolist()
+    grouped: dict[str, list[dict]] = {}
+    user_keys, model_keys = cb.HISTORY_USER_KEYS, cb.HISTORY_MODEL_KEYS
+    for i, cid in enumerate(conv):
+        keys = user_keys if is_user[i] else model_keys
+        grouped.setdefault(cid, []).append({k: cols[k][i] for k in keys})
+    return [grouped.get(cid, []) for cid in conversation_ids.tolist()]

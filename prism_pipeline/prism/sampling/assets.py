@@ -18,7 +18,7 @@ from prism_pipeline.core.atomic import atomic_write_text
 from prism_pipeline.core.hashing import code_version, sha256_file
 from prism_pipeline.core.removal import ledger
 from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
-from prism_pipeline.core.resources import PrismPaths
+from prism_pipeline.core.resources import DatasetPaths
 from prism_pipeline.core.validation import table_schema
 from prism_pipeline.prism import schemas
 from prism_pipeline.prism.sampling import balanced, census, qa, rep, weights
@@ -62,8 +62,8 @@ def _conversations(conversations_input: pd.DataFrame) -> pd.DataFrame:
                 "data/reference/census after checking their sha256 against MANIFEST.csv.",
     metadata={"dagster/column_schema": table_schema(schemas.CensusCellsSchema)},
 )
-def census_cells(prism_paths: PrismPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
-    cells = census.load_census_cells(prism_paths.reference / census.CENSUS_DIRNAME, us_mode=sampling_settings.us_census_mode)
+def census_cells(paths: DatasetPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+    cells = census.load_census_cells(paths.reference / census.CENSUS_DIRNAME, us_mode=sampling_settings.us_census_mode)
     totals = cells.groupby("country")["population"].sum()
     return dg.Output(cells, metadata={
         "dagster/row_count": len(cells),
@@ -115,7 +115,7 @@ def _rep_asset(country: str):
         metadata={"dagster/column_schema": table_schema(REP_SCHEMAS[country])},
     )
     def _asset(context: dg.AssetExecutionContext, survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
-               census_cells: pd.DataFrame, sampling_settings: SamplingSettings, prism_paths: PrismPaths,
+               census_cells: pd.DataFrame, sampling_settings: SamplingSettings, paths: DatasetPaths,
                erasure: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         survey = survey_input.reset_index(drop=True)
         user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
@@ -123,8 +123,8 @@ def _rep_asset(country: str):
         draw = rep.draw_rep(survey, user_flags, census_cells, country, n=s.rep_n, mode=s.rep_mode, seed=s.rep_seed)
         flags, frozen = draw.flags, False
         if s.rep_mode == "reference":
-            flags, frozen = _reference_after_removals(prism_paths, country, s, survey["user_id"], draw.flags,
-                                                      has_removals=_has_removals(prism_paths, erasure))
+            flags, frozen = _reference_after_removals(paths, country, s, survey["user_id"], draw.flags,
+                                                      has_removals=_has_removals(paths, erasure))
         selected = draw.pool["user_id"].isin(survey.loc[flags.to_numpy(), "user_id"])
         table = qa.rep_cell_table(draw.quotas, draw.pool, selected)
         summary = qa.rep_summary(table)
@@ -144,12 +144,12 @@ def _rep_asset(country: str):
     return _asset
 
 
-def _has_removals(prism_paths: PrismPaths, erasure: pd.DataFrame) -> bool:
+def _has_removals(paths: DatasetPaths, erasure: pd.DataFrame) -> bool:
     """A removal is applied in this run (the erasure's rows) or was applied before (the ledger)."""
-    return not erasure.empty or bool(ledger.applied_request_ids(prism_paths.state / LEDGER_FILENAME))
+    return not erasure.empty or bool(ledger.applied_request_ids(paths.state / LEDGER_FILENAME))
 
 
-def _reference_after_removals(prism_paths: PrismPaths, country: str, settings: SamplingSettings,
+def _reference_after_removals(paths: DatasetPaths, country: str, settings: SamplingSettings,
                               user_ids: pd.Series, drawn: pd.Series, has_removals: bool) -> tuple[pd.Series, bool]:
     """Reference mode freezes the published selection once participants are removed (SPEC §7.7).
 
@@ -159,8 +159,8 @@ def _reference_after_removals(prism_paths: PrismPaths, country: str, settings: S
     and a removed participant simply drops out: the sample shrinks, nobody else changes. The
     file is rewritten with the current members only, so it never keeps a removed id.
     """
-    path = prism_paths.state / f"rep_selection_{country}.json"
-    key = {"raw_survey_sha256": sha256_file(prism_paths.raw / "survey.jsonl"),
+    path = paths.state / f"rep_selection_{country}.json"
+    key = {"raw_survey_sha256": sha256_file(paths.raw / "survey.jsonl"),
            "settings": {"n": settings.rep_n, "seed": settings.rep_seed, "census": settings.us_census_mode}}
     frozen = json.loads(path.read_text()) if path.exists() else None
     if has_removals and frozen is not None and frozen["key"] == key:
