@@ -15,21 +15,17 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from prism_pipeline.core import schemas
 from prism_pipeline.core.dataset import Dataset
-from prism_pipeline.core.flags.assets import Frozen, flag_assets, pii_reviews_pending_check
-from prism_pipeline.core.flags.manual_review import REVIEW_FILENAME
+from prism_pipeline.core.flags.assets import Frozen, flag_assets, flag_checks
 from prism_pipeline.core.flags.resources import FlagSettings
 from prism_pipeline.core.release.sensors import audit_report_sensor
 from prism_pipeline.core.removal.assets import removal_assets
 from prism_pipeline.core.removal.checks import erasure_verified_check
 from prism_pipeline.core.removal.jobs import removal_rerun_job
-from prism_pipeline.core.removal.requests import REQUESTS_FILENAME
 from prism_pipeline.core.removal.sensors import removal_request_sensor
 from prism_pipeline.core.resources import DatasetPaths, InputSettings, LazyStateInputManager, StateIOManager
 from prism_pipeline.core.sources.assets import source_assets
 from prism_pipeline.core.sources.sensors import source_file_sensor
-from prism_pipeline.core.validation import SchemaCheck, schema_checks
 
 
 def full_release_job():
@@ -48,26 +44,13 @@ def full_release_job():
     )
 
 
-def engine_schema_checks(dataset: Dataset) -> dict[str, SchemaCheck]:
-    """The schema checks of the engine's own tables for one dataset."""
-    kinds = dataset.text_kinds
-    return {
-        "pii_manual_review": SchemaCheck(schemas.pii_manual_review_schema(kinds), REVIEW_FILENAME),
-        # load_requests already rejects a malformed file; the schema restates its rules.
-        "removal_requests": SchemaCheck(schemas.RemovalRequestsSchema, REQUESTS_FILENAME),
-        "text_flags": SchemaCheck(schemas.TextFlagsSchema, "text_flags"),
-        "pii_review_evidence": SchemaCheck(schemas.pii_review_evidence_schema(kinds), "pii_review_evidence"),
-        "erasure": SchemaCheck(schemas.erasure_schema(dataset.release_files), "erasure"),
-    }
-
-
 def build_defs(dataset: Dataset, paths: DatasetPaths, *, assets: Sequence, asset_checks: Sequence,
-               schema_checks_of: dict[str, SchemaCheck], resources: dict | None = None,
+               resources: dict | None = None,
                flags: FlagSettings | None = None, inputs: InputSettings | None = None, frozen: Frozen | None = None,
                flag_shards: int = 1, partition_min_rows: int | None = None,
                executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
-    """The dataset's ``Definitions`` (module doc). ``schema_checks_of``: the dataset's asset ->
-    :class:`SchemaCheck` mapping (the engine's tables are added). ``executor``: every job's
+    """The dataset's ``Definitions`` (module doc). ``asset_checks``: the dataset's checks that run
+    as steps of their own (its assets yield their schema checks themselves). ``executor``: every job's
     executor, in-process by default (see below); a per-step one (``dg.multiprocess_executor``,
     ``dagster_dask.dask_executor``, ``dagster_k8s.k8s_job_executor``) needs a persistent instance
     and a reconstructable job. ``flag_shards``: the flagging steps (hash shards of the texts),
@@ -78,8 +61,7 @@ def build_defs(dataset: Dataset, paths: DatasetPaths, *, assets: Sequence, asset
     return dg.Definitions(
         assets=[*source_assets(dataset), *removal_assets(dataset), *flag_assets(dataset, flag_shards, frozen),
                 *assets],
-        asset_checks=[*asset_checks, erasure_verified_check(dataset), pii_reviews_pending_check(dataset),
-                      *schema_checks({**engine_schema_checks(dataset), **schema_checks_of})],
+        asset_checks=[*asset_checks, erasure_verified_check(dataset), *flag_checks(dataset)],
         jobs=[full_release_job(), removal_job],
         sensors=[audit_report_sensor(dataset), removal_request_sensor(dataset, removal_job),
                  source_file_sensor(dataset)],

@@ -56,23 +56,25 @@ def _line_locator(column: str, index_value) -> tuple[int | None, str]:
 
 
 def schema_check_result(model: type[pa.DataFrameModel], frame: pd.DataFrame, where: str,
-                        locate: Locator = _line_locator, optional: bool = False) -> dg.AssetCheckResult:
+                        locate: Locator = _line_locator, optional: bool = False,
+                        **named) -> dg.AssetCheckResult:
     """Validate ``frame`` lazily and turn Pandera's failure cases into a check result.
 
     ``where`` is the file (``survey.jsonl``) or table name used in messages; ``locate`` maps a
     failure's (column, index value) to (line, field). ``optional``: a frame without columns
     stands for an optional input file that is absent, and passes. A zero-row frame is typed
-    first (``schemas.typed_if_empty``), since pandas gives its columns no dtype.
+    first (``schemas.typed_if_empty``), since pandas gives its columns no dtype. ``named``: the
+    result's ``asset_key`` and ``check_name`` when an asset yields it.
     """
     if optional and frame.columns.empty:
         return dg.AssetCheckResult(passed=True, description=f"optional input not used: {where}",
-                                   metadata={"rows": 0, "failures": 0})
+                                   metadata={"rows": 0, "failures": 0}, **named)
     frame = typed_if_empty(model, frame)
     try:
         model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        return _failed_result(err.failure_cases, frame, model, where, locate)
-    return dg.AssetCheckResult(passed=True, metadata={"rows": len(frame), "failures": 0})
+        return _failed_result(err.failure_cases, frame, model, where, locate, **named)
+    return dg.AssetCheckResult(passed=True, metadata={"rows": len(frame), "failures": 0}, **named)
 
 
 def row_rule_columns(model: type[pa.DataFrameModel]) -> dict[str, tuple[str, ...]]:
@@ -126,13 +128,14 @@ def _item(value):
 
 
 def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
-                   locate: Locator) -> dg.AssetCheckResult:
+                   locate: Locator, **named) -> dg.AssetCheckResult:
     hidden = sensitive_columns(model, frame.columns)
     lines, failures = _failure_lines(cases, model, hidden, where, locate)
     by_rule = failures.groupby(["column", "rule"]).size().rename("failures").reset_index()
     summary = "\n".join(f"- {r.column}: {r.rule} × {r.failures}" for r in by_rule.itertuples())
     more = f"\n… and {len(failures) - len(lines)} more" if len(failures) > len(lines) else ""
     return dg.AssetCheckResult(
+        **named,
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
         description="\n".join(lines) + more,
@@ -144,50 +147,71 @@ def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
     )
 
 
-def schema_asset_check(asset: str, model: type[pa.DataFrameModel], where: str, name: str | None = None,
-                       blocking: bool = False, locate: Locator = _line_locator, optional: bool = False,
-                       ) -> dg.AssetChecksDefinition:
-    """The schema check of ``asset``: ``model.validate`` through :func:`schema_check_result`
-    (PUDL's ``asset_check_from_schema``). ``name`` defaults to ``<asset>_schema``; a blocking
-    check stops everything downstream when it fails."""
-    summary = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-    description = f"schemas.{model.__name__}: {summary}" + (" Blocking." if blocking else "")
-
-    @dg.asset_check(asset=asset, name=name or f"{asset}_schema", blocking=blocking, description=description)
-    def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
-        return schema_check_result(model, frame, where, locate=locate, optional=optional)
-
-    return _check
-
-
 def violations_result(violations: pd.DataFrame, severity=dg.AssetCheckSeverity.ERROR,
-                      extra_metadata: dict | None = None) -> dg.AssetCheckResult:
-    """Check result for the cross-table rules of ``inputs.integrity`` (file, line, field, problem)."""
+                      extra_metadata: dict | None = None, asset: str | None = None,
+                      check_name: str | None = None) -> dg.AssetCheckResult:
+    """Check result for cross-table rules (frames of file, line, field, problem, e.g. PRISM's
+    ``inputs/integrity.py``); ``asset`` and ``check_name`` when an asset yields it."""
     metadata = {"violations": len(violations), **(extra_metadata or {})}
+    named = {"asset_key": dg.AssetKey(asset), "check_name": check_name} if asset else {}
     if violations.empty:
-        return dg.AssetCheckResult(passed=True, metadata=metadata)
+        return dg.AssetCheckResult(passed=True, metadata=metadata, **named)
     listed = [f"{r.file} line {r.line}, field '{r.field}': {r.problem}"
               for r in violations.head(MAX_LISTED).itertuples(index=False)]
     more = f"\n… and {len(violations) - MAX_LISTED} more" if len(violations) > MAX_LISTED else ""
     return dg.AssetCheckResult(passed=False, severity=severity, description="\n".join(listed) + more,
-                               metadata=metadata)
+                               metadata=metadata, **named)
 
 
 @dataclass(frozen=True)
 class SchemaCheck:
-    """One asset's schema check (PUDL's ``asset_check_from_schema``): its model and where failures
-    point."""
+    """One asset's schema check: its Pandera model (the single source of its columns' rules),
+    what failure messages name (a file, or the table), and how an index value maps to a line.
 
+    The asset declares it (``check_specs=[check.spec()]``, ``metadata={"dagster/column_schema":
+    check.column_schema()}``) and yields ``check.result(frame)`` after its output, so the table
+    is validated in the step that made it, without reading it back from the state folder. A
+    blocking check that fails stops everything downstream (the release is never written from
+    bad data; the previous one stays); a non-blocking one shows as failed without stopping it.
+    :meth:`definition` makes it a check of its own instead, for an asset that cannot yield
+    checks (a graph-backed one)."""
+
+    asset: str
     model: type[pa.DataFrameModel]
     where: str  # the file or table that failure messages name
     blocking: bool = False
     name: str | None = None  # default: <asset>_schema
-    locate: Locator | None = None  # default: the frame's index is the source line
+    locate: Locator = _line_locator  # default: the frame's index is the source line
     optional: bool = False  # a frame without columns (an absent optional file) passes
 
+    @property
+    def check_name(self) -> str:
+        return self.name or f"{self.asset}_schema"
 
-def schema_checks(checks: dict[str, SchemaCheck]) -> list[dg.AssetChecksDefinition]:
-    """Every asset's schema check from one asset -> :class:`SchemaCheck` mapping."""
-    return [schema_asset_check(asset, c.model, c.where, name=c.name, blocking=c.blocking,
-                               **({"locate": c.locate} if c.locate else {}), optional=c.optional)
-            for asset, c in checks.items()]
+    @property
+    def description(self) -> str:
+        summary = (self.model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        return f"schemas.{self.model.__name__}: {summary}" + (" Blocking." if self.blocking else "")
+
+    def spec(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.check_name, asset=self.asset, blocking=self.blocking,
+                                 description=self.description)
+
+    def column_schema(self) -> dg.TableSchema:
+        return table_schema(self.model)
+
+    def result(self, frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return schema_check_result(self.model, frame, self.where, locate=self.locate, optional=self.optional,
+                                   asset_key=dg.AssetKey(self.asset), check_name=self.check_name)
+
+    def emit(self, output: dg.Output):
+        """Yield ``output``, then this check's result on its value (an asset's last lines)."""
+        yield output
+        yield self.result(output.value)
+
+    def definition(self) -> dg.AssetChecksDefinition:
+        @dg.asset_check(asset=self.asset, name=self.check_name, blocking=self.blocking, description=self.description)
+        def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+            return schema_check_result(self.model, frame, self.where, locate=self.locate, optional=self.optional)
+
+        return _check

@@ -15,22 +15,20 @@ from prism_pipeline.core import definitions
 from prism_pipeline.core.flags.assets import Frozen
 from prism_pipeline.core.flags.resources import FlagSettings
 from prism_pipeline.core.resources import DatasetPaths, InputSettings, env_paths
-from prism_pipeline.prism import schema_checks
 from prism_pipeline.prism.conversation_tables import assets as conversation_assets
 from prism_pipeline.prism.conversation_tables import checks as conversation_checks
 from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.inputs import assets as input_assets
 from prism_pipeline.prism.inputs import checks as input_checks
 from prism_pipeline.prism.metadata import assets as metadata_assets
-from prism_pipeline.prism.metadata import checks as metadata_checks
 from prism_pipeline.prism.metadata.frozen import match_frozen_moderation
 from prism_pipeline.prism.release import assets as release_assets
-from prism_pipeline.prism.release import checks as release_checks
 from prism_pipeline.prism.sampling import assets as sampling_assets
 from prism_pipeline.prism.sampling.resources import SamplingSettings
 
 MODULES = [input_assets, conversation_assets, sampling_assets, metadata_assets, release_assets]
-CHECK_MODULES = [input_checks, conversation_checks, metadata_checks, release_checks]
+# The checks that run as steps of their own (the others are yielded by the assets they check).
+CHECK_MODULES = [input_checks, conversation_checks]
 # PRISM's published metadata.jsonl carries moderation results that cannot be recomputed (SPEC §7.3).
 FROZEN = Frozen(asset="published_moderation", match=match_frozen_moderation)
 
@@ -41,7 +39,7 @@ def build_defs(paths: DatasetPaths, sampling: SamplingSettings | None = None, fl
     """PRISM's definitions on these folders and settings (``core.definitions.build_defs``)."""
     return definitions.build_defs(
         DATASET, paths, assets=dg.load_assets_from_modules(MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES), schema_checks_of=schema_checks.SCHEMA_CHECKS,
+        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         resources={"sampling_settings": sampling or SamplingSettings()}, flags=flags, inputs=inputs, frozen=FROZEN,
         flag_shards=flag_shards, partition_min_rows=partition_min_rows, executor=executor)
 

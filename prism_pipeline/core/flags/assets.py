@@ -36,10 +36,11 @@ from prism_pipeline.core.flags.resources import FlagSettings
 from prism_pipeline.core.flags.runner import run_detectors, uncached_rows
 from prism_pipeline.core.hashing import code_version
 from prism_pipeline.core.resources import DatasetPaths
-from prism_pipeline.core.validation import table_schema
+from prism_pipeline.core.validation import SchemaCheck
 
 GROUP = "metadata_flags"
 INPUTS_GROUP = "inputs"
+TEXT_FLAGS_CHECK = SchemaCheck("text_flags", schemas.TextFlagsSchema, "text_flags")
 
 
 @dataclass(frozen=True)
@@ -191,20 +192,22 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
     version = code_version(sys.modules[__name__], table, manual_review, pii_review, runner, detectors, language, pii,
                            moderation, base, local, openai_backend,
                            *([sys.modules[frozen.match.__module__]] if frozen else []))
-    review_model = schemas.pii_manual_review_schema(kinds)
+    review_check = SchemaCheck("pii_manual_review", schemas.pii_manual_review_schema(kinds), manual_review.REVIEW_FILENAME)
+    evidence_check = SchemaCheck("pii_review_evidence", schemas.pii_review_evidence_schema(kinds), "pii_review_evidence")
 
     @dg.asset(
         # erasure: a removal deletes the reviews of texts only the removed participants had
         group_name=INPUTS_GROUP, owners=owners, kinds={"csv"}, code_version=version,
-        deps=["pii_manual_review_csv", "erasure"],
+        deps=["pii_manual_review_csv", "erasure"], check_specs=[review_check.spec()],
         description=f"Versioned manual PII review (SPEC §2.3): ({kinds.column}, sha256 of the text) → verdict, "
                     "reviewer, date. Keyed by the text's hash so a review follows its text and never stores it.",
-        metadata={"dagster/column_schema": table_schema(review_model)},
+        metadata={"dagster/column_schema": review_check.column_schema()},
     )
-    def pii_manual_review(paths: DatasetPaths) -> dg.Output[pd.DataFrame]:
+    def pii_manual_review(paths: DatasetPaths):
         path = paths.reference / manual_review.REVIEW_FILENAME
         review = manual_review.load_review(path, kinds)
-        return dg.Output(review, metadata={"dagster/row_count": len(review), "path": str(path)})
+        yield dg.Output(review, metadata={"dagster/row_count": len(review), "path": str(path)})
+        yield review_check.result(review)
 
     flagging = _Flagging(frozen)
     shard_ops = [flagging.shard_op(i, shards) for i in range(shards)]
@@ -217,7 +220,7 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
                     "cleaning changes the text) and moderation_flag (published results where the dataset has them, "
                     "else the configured backend), cached by (detector, version, sha256 of the text) in the state "
                     f"dir; {shards} flagging step(s), one per hash shard of the texts.",
-        metadata={"dagster/column_schema": table_schema(schemas.TextFlagsSchema)},
+        metadata={"dagster/column_schema": TEXT_FLAGS_CHECK.column_schema()},
     )
 
     def compose(text_instances, erasure, flag_config, **frozen_input):
@@ -238,23 +241,29 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
             return compose(text_instances, erasure, flag_config, frozen_table=frozen_table)
 
     @dg.asset(
-        group_name=GROUP, owners=owners, kinds={"pandas"}, code_version=version,
+        group_name=GROUP, owners=owners, kinds={"pandas"}, code_version=version, check_specs=[evidence_check.spec()],
         description="Private, never released (SPEC §2.3): per PII-flagged human text (its kind, sha256 of the "
                     "text), the scrubadub filth types that fired and their character spans, and whether it has a "
                     "verdict in pii_manual_review.csv. `prism-pipeline review-pii export` turns the pending ones "
                     "into a reviewer sheet. Metadata: counts per filth type only.",
-        metadata={"dagster/column_schema": table_schema(schemas.pii_review_evidence_schema(kinds))},
+        metadata={"dagster/column_schema": evidence_check.column_schema()},
     )
-    def pii_review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame,
-                            pii_manual_review: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    def pii_review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, pii_manual_review: pd.DataFrame):
         evidence = pii_review.review_evidence(text_instances, text_flags, pii_manual_review, kinds)
-        return dg.Output(evidence, metadata={
+        yield dg.Output(evidence, metadata={
             "dagster/row_count": len(evidence),
             "pending_distinct_texts": int((~evidence["reviewed"]).sum()),
             "flagged_texts_by_filth_type": dg.MetadataValue.json(pii_review.filth_type_counts(evidence)),
         })
+        yield evidence_check.result(evidence)
 
     return [pii_manual_review, text_flags, pii_review_evidence]
+
+
+def flag_checks(dataset: Dataset) -> list[dg.AssetChecksDefinition]:
+    """The flags' checks of their own steps: the schema of the graph-backed ``text_flags`` (which
+    cannot yield checks itself) and the review backlog."""
+    return [TEXT_FLAGS_CHECK.definition(), pii_reviews_pending_check(dataset)]
 
 
 def pii_reviews_pending_check(dataset: Dataset) -> dg.AssetChecksDefinition:

@@ -40,7 +40,7 @@ from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.core.removal.redact import redact_state
 from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
 from prism_pipeline.core.resources import DatasetPaths
-from prism_pipeline.core.validation import table_schema
+from prism_pipeline.core.validation import SchemaCheck
 
 # The groups read as a flow on the collapsed Lineage page: the removal layer (requests and the
 # erasure) sits between the source files and the inputs it filters and the tables it redacts;
@@ -99,33 +99,44 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
                            *[sys.modules[dataset.function(ref).__module__]
                              for ref in (dataset.raw_footprint, dataset.after_erasure) if ref])
     release_assets = list(dataset.release_assets)
+    requests_check = SchemaCheck("removal_requests", schemas.RemovalRequestsSchema, REQUESTS_FILENAME)
+    erasure_check = SchemaCheck("erasure", schemas.erasure_schema(dataset.release_files), "erasure")
 
     @dg.asset(
         group_name=GROUP, owners=owners, kinds={"csv"}, code_version=version, deps=["removal_requests_csv"],
+        # load_requests already rejects a malformed file; the schema restates its rules.
+        check_specs=[requests_check.spec()],
         description="Removal requests (SPEC §7.7): request id, salted hash of the participant's id, date received, "
                     "note. Applied as the first filter of every input asset.",
-        metadata={"dagster/column_schema": table_schema(schemas.RemovalRequestsSchema)},
+        metadata={"dagster/column_schema": requests_check.column_schema()},
     )
-    def removal_requests(paths: DatasetPaths) -> dg.Output[pd.DataFrame]:
+    def removal_requests(paths: DatasetPaths):
         table = load_requests(paths.state / REQUESTS_FILENAME)
         duplicates = int(table.attrs.get("duplicates_ignored", 0))
         applied = ledger.applied_request_ids(paths.state / LEDGER_FILENAME)
         pending = sorted(set(table["request_id"]) - applied)
-        return dg.Output(table.copy(), metadata={
+        yield dg.Output(table.copy(), metadata={
             "requests": len(table), "duplicates_ignored": duplicates,
             "pending_request_ids": dg.MetadataValue.json(pending)})
+        yield requests_check.result(table)
 
     @dg.asset(
         group_name=GROUP, owners=owners, kinds={"pickle", "sqlite"}, code_version=version,
+        check_specs=[erasure_check.spec()],
         description="Apply removal requests to everything stored (SPEC §7.7, core/removal/redact.py): drop removed "
                     "participants' rows from every stored table (a row filter equals a rebuild: every table is "
                     "separable by participant), delete the flag-cache entries and manual reviews of texts only they "
                     "had (then rebuilt) and their entries in the dataset's own stores. Output: rows removed per "
                     "request and release file, for the ledger. No ids.",
-        metadata={"dagster/column_schema": table_schema(schemas.erasure_schema(dataset.release_files))},
+        metadata={"dagster/column_schema": erasure_check.column_schema()},
     )
-    def erasure(context: dg.AssetExecutionContext, paths: DatasetPaths,
-                removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    def erasure(context: dg.AssetExecutionContext, paths: DatasetPaths, removal_requests: pd.DataFrame):
+        output = _erase(context, paths, removal_requests)
+        yield output
+        yield erasure_check.result(output.value)
+
+    def _erase(context: dg.AssetExecutionContext, paths: DatasetPaths,
+               removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         empty = pd.DataFrame({"request_id": pd.Series(dtype="str"), "file": pd.Series(dtype="str"),
                               "rows": pd.Series(dtype="int64")})
         pending = ledger.pending(removal_requests, paths.state / LEDGER_FILENAME)

@@ -1,4 +1,6 @@
-"""Checks on the derived conversation tables."""
+"""Checks on the derived conversation tables: the chosen-response audit (yielded by the
+interactions asset) and the comparison with a published utterances.jsonl (a check of its own:
+it reads the published table too)."""
 
 import dagster as dg
 import pandas as pd
@@ -6,15 +8,14 @@ import pandas as pd
 from prism_pipeline.prism.conversation_tables.compare import compare_utterances
 
 
-@dg.asset_check(asset="interactions",
-                description="Interactions whose number of chosen responses is not 1 (SPEC §5: later turns use "
-                            "text equality, so identical A/B texts are both chosen; 265 on real PRISM). A "
-                            "warning, not an error.")
 def one_chosen_response(interactions: pd.DataFrame) -> dg.AssetCheckResult:
+    """Interactions whose number of chosen responses is not 1 (a warning; the interactions asset
+    yields it)."""
     counts = interactions["n_chosen"].value_counts().sort_index()
     off = int((interactions["n_chosen"] != 1).sum())
     surplus = int(interactions["n_chosen"].sum() - len(interactions))
     return dg.AssetCheckResult(
+        asset_key="interactions", check_name="one_chosen_response",
         passed=off == 0,
         severity=dg.AssetCheckSeverity.WARN,
         description=None if off == 0 else f"{off} interactions do not have exactly one chosen response",

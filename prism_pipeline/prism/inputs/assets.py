@@ -14,16 +14,26 @@ from prism_pipeline.core.hashing import code_version, sha256_file
 from prism_pipeline.core.removal import requests
 from prism_pipeline.core.removal.requests import removed_users
 from prism_pipeline.core.resources import DatasetPaths, InputSettings
-from prism_pipeline.core.validation import table_schema
+from prism_pipeline.core.validation import SchemaCheck, violations_result
 from prism_pipeline.prism import schemas
 from prism_pipeline.prism.conversation_tables import derive, registry
 from prism_pipeline.prism.conversation_tables.registry import REGISTRY_FILENAME, assign_ids
-from prism_pipeline.prism.inputs import normalise, parse
+from prism_pipeline.prism.dataset import DATASET
+from prism_pipeline.prism.inputs import integrity, normalise, parse
 
 GROUP = "inputs"
-OWNERS = ["team:prism-data"]
+OWNERS = list(DATASET.owners)
 # The rules these assets run: a change in any of these files marks them unsynced.
-VERSION = code_version(sys.modules[__name__], parse, normalise, registry, requests, derive)
+VERSION = code_version(sys.modules[__name__], parse, normalise, registry, requests, derive, integrity)
+# Each table is validated against its model in the step that read it (core/validation.py).
+SURVEY_CHECK = SchemaCheck("survey_input", schemas.SurveySchema, parse.SURVEY.file_name, blocking=True,
+                           name="survey_schema")
+CONVERSATIONS_CHECK = SchemaCheck("conversations_input", schemas.ConversationsSchema, parse.CONVERSATIONS.file_name,
+                                  blocking=True, name="conversations_schema")
+HISTORY_CHECK = SchemaCheck("conversation_history", schemas.ConversationHistorySchema, parse.CONVERSATIONS.file_name,
+                            blocking=True, locate=parse.history_locator)
+# A published utterances.jsonl is only compared with the derived table: non-blocking.
+UTTERANCES_CHECK = SchemaCheck("utterances_input", schemas.UtterancesSchema, parse.UTTERANCES.file_name, optional=True)
 
 
 def _read(fn, path, *args):
@@ -40,18 +50,20 @@ def _read(fn, path, *args):
     kinds={"pandas", "jsonl"},
     code_version=VERSION,
     deps=["survey_jsonl"],
+    check_specs=[SURVEY_CHECK.spec()],
     description="survey.jsonl (codebook §Survey, SPEC §1.3): one row per participant, nested objects "
                 "flattened to `parent.key` columns, indexed by source line. Published `included_in_*` "
                 "flags are kept only for comparison; they are recomputed downstream.",
-    metadata={"dagster/column_schema": table_schema(schemas.SurveySchema)},
+    metadata={"dagster/column_schema": SURVEY_CHECK.column_schema()},
 )
-def survey_input(paths: DatasetPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def survey_input(paths: DatasetPaths, removal_requests: pd.DataFrame):
     path = paths.raw / parse.SURVEY.file_name
     survey = _read(parse.read_survey, path)
     gone = removed_users(paths.state, removal_requests, survey["user_id"])
-    return dg.Output(survey.loc[~gone], metadata={"dagster/row_count": int((~gone).sum()),
-                                                  "removed_participants": int(gone.sum()),
-                                                  "input_sha256": sha256_file(path)})
+    kept = survey.loc[~gone]
+    yield dg.Output(kept, metadata={"dagster/row_count": int((~gone).sum()), "removed_participants": int(gone.sum()),
+                                    "input_sha256": sha256_file(path)})
+    yield SURVEY_CHECK.result(kept)
 
 
 @dg.multi_asset(
@@ -61,21 +73,29 @@ def survey_input(paths: DatasetPaths, removal_requests: pd.DataFrame) -> dg.Outp
             owners=OWNERS, kinds={"pandas", "jsonl"}, code_version=VERSION,
             description="conversations.jsonl (codebook §Conversations, SPEC §1.4) without its history: one row "
                         "per conversation, attributes flattened, indexed by source line.",
-            metadata={"dagster/column_schema": table_schema(schemas.ConversationsSchema)},
+            metadata={"dagster/column_schema": CONVERSATIONS_CHECK.column_schema()},
         ),
         "conversation_history": dg.AssetOut(
             owners=OWNERS, kinds={"pandas"}, code_version=VERSION,
             description="The `conversation_history` items of conversations.jsonl (SPEC §1.4), one row per item, "
                         "indexed by (source line, item position).",
-            metadata={"dagster/column_schema": table_schema(schemas.ConversationHistorySchema)},
+            metadata={"dagster/column_schema": HISTORY_CHECK.column_schema()},
         ),
     },
     deps=["conversations_jsonl", "input_config"],
-    check_specs=[dg.AssetCheckSpec(
+    check_specs=[CONVERSATIONS_CHECK.spec(), HISTORY_CHECK.spec(), dg.AssetCheckSpec(
         "conversation_texts_normalised", asset="conversation_history",
         description="Counts the opening prompts and conversation messages that the SPEC §1.2 normalisation "
                     "(trim; null, empty or 'None' → 'EMPTY STRING') changed; a warning when any did. With "
-                    "InputSettings.strict_texts they are left as read and content_normalised rejects them.")],
+                    "InputSettings.strict_texts they are left as read and content_normalised rejects them."),
+        dg.AssetCheckSpec(
+            "conversation_structure", asset="conversation_history", blocking=True,
+            description="Each turn opens with one user item; turns run 0..max; conversation_turns = max turn + 1; "
+                        "opening_prompt = turn-0 user content; within_turn_ids distinct per turn."),
+        dg.AssetCheckSpec(
+            "responses_per_turn", asset="conversation_history",
+            description="Turn 0 has 2-4 model responses and later turns exactly 2 (SPEC §1.4). A warning: the real "
+                        "release has four conversations with one turn-0 response (see integrity.responses_per_turn).")],
 )
 def conversations_input(paths: DatasetPaths, input_settings: InputSettings, removal_requests: pd.DataFrame):
     path = paths.raw / parse.CONVERSATIONS.file_name
@@ -92,7 +112,13 @@ def conversations_input(paths: DatasetPaths, input_settings: InputSettings, remo
                     metadata={"dagster/row_count": len(conversations), "input_sha256": digest, **normalisation})
     yield dg.Output(history, output_name="conversation_history",
                     metadata={"dagster/row_count": len(history), "input_sha256": digest, **normalisation})
+    yield CONVERSATIONS_CHECK.result(conversations)
+    yield HISTORY_CHECK.result(history)
     yield _normalisation_check(counts, input_settings.strict_texts)
+    yield violations_result(integrity.history_structure(conversations, history), asset="conversation_history",
+                            check_name="conversation_structure")
+    yield violations_result(integrity.responses_per_turn(history), severity=dg.AssetCheckSeverity.WARN,
+                            asset="conversation_history", check_name="responses_per_turn")
 
 
 def _normalisation_check(counts: dict[str, int], strict: bool) -> dg.AssetCheckResult:
@@ -143,15 +169,19 @@ def _apply_removals(paths: DatasetPaths, requests: pd.DataFrame, conversations: 
     kinds={"pandas", "jsonl"},
     code_version=VERSION,
     deps=["utterances_jsonl"],
+    check_specs=[UTTERANCES_CHECK.spec()],
     description="A published utterances.jsonl (SPEC §1.5) when the raw dir holds one, else an empty frame; "
                 "only used to compare against the derived `utterances` table.",
-    metadata={"dagster/column_schema": table_schema(schemas.UtterancesSchema)},
+    metadata={"dagster/column_schema": UTTERANCES_CHECK.column_schema()},
 )
-def utterances_input(paths: DatasetPaths, removal_requests: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def utterances_input(paths: DatasetPaths, removal_requests: pd.DataFrame):
     path = paths.raw / parse.UTTERANCES.file_name
     if not path.exists():
-        return dg.Output(pd.DataFrame(), metadata={"present": False, "dagster/row_count": 0})
-    frame = _read(parse.read_utterances, path)
-    frame = frame.loc[~removed_users(paths.state, removal_requests, frame["user_id"])]
-    return dg.Output(frame, metadata={"present": True, "dagster/row_count": len(frame),
-                                      "input_sha256": sha256_file(path)})
+        frame = pd.DataFrame()
+        yield dg.Output(frame, metadata={"present": False, "dagster/row_count": 0})
+    else:
+        frame = _read(parse.read_utterances, path)
+        frame = frame.loc[~removed_users(paths.state, removal_requests, frame["user_id"])]
+        yield dg.Output(frame, metadata={"present": True, "dagster/row_count": len(frame),
+                                         "input_sha256": sha256_file(path)})
+    yield UTTERANCES_CHECK.result(frame)

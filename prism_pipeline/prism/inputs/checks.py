@@ -1,7 +1,9 @@
-"""Checks on the input assets: codebook schemas (blocking) and cross-table rules (blocking).
+"""Cross-file checks on the inputs that read two assets (blocking): every conversation's user is
+in the survey, and the survey's conversation counts agree with the conversations.
 
 Blocking ERROR checks stop every downstream step, so no release file is written from an input
-that breaks the codebook; the previous release stays as it was.
+that breaks the codebook; the previous release stays as it was. The schema checks and the rules
+within conversations.jsonl run in the steps that read the files (``assets.py``).
 """
 
 
@@ -25,22 +27,3 @@ def conversation_users_in_survey(conversations_input: pd.DataFrame, survey_input
                             "count equals the participant's conversations.")
 def survey_only_consistent(conversations_input: pd.DataFrame, survey_input: pd.DataFrame):
     return violations_result(integrity.survey_only_consistency(survey_input, conversations_input))
-
-
-@dg.asset_check(asset="conversation_history", blocking=True,
-                additional_ins={"conversations_input": dg.AssetIn()},
-                description="Each turn opens with one user item; turns run 0..max; conversation_turns = max "
-                            "turn + 1; opening_prompt = turn-0 user content; within_turn_ids distinct per turn.")
-def conversation_structure(conversation_history: pd.DataFrame, conversations_input: pd.DataFrame):
-    return violations_result(integrity.history_structure(conversations_input, conversation_history))
-
-
-@dg.asset_check(asset="conversation_history",
-                description="Turn 0 has 2-4 model responses and later turns exactly 2 (SPEC §1.4). A warning: the "
-                            "real release has four conversations with one turn-0 response (see "
-                            "integrity.responses_per_turn).")
-def responses_per_turn(conversation_history: pd.DataFrame):
-    return violations_result(integrity.responses_per_turn(conversation_history),
-                             severity=dg.AssetCheckSeverity.WARN)
-
-

@@ -20,7 +20,7 @@ from prism_pipeline.core.validation import table_schema
 from prism_pipeline.prism import codebook as cb
 from prism_pipeline.prism import schemas
 from prism_pipeline.prism.dataset import DATASET
-from prism_pipeline.prism.release import build
+from prism_pipeline.prism.release import build, checks
 from prism_pipeline.prism.sampling.balanced import user_flags_of_tables
 from prism_pipeline.prism.sampling.resources import SamplingSettings
 
@@ -101,6 +101,7 @@ CHECKED = [
         # The text tables (~110 MB of pickles at PRISM scale) are read only for a rebuild.
         **{name: dg.AssetIn(name, input_manager_key="lazy_state")
            for name in ("conversation_history", "utterances", "metadata_table")}},
+    check_specs=checks.SPECS,
     can_subset=False,
 )
 def release_files(context: dg.AssetExecutionContext, paths: DatasetPaths, sampling_settings: SamplingSettings,
@@ -131,3 +132,6 @@ def release_files(context: dg.AssetExecutionContext, paths: DatasetPaths, sampli
     context.log.info(f"release {published.mode} in {paths.output}")
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
     yield from release_results(DATASET, published, removing, {"config": dg.MetadataValue.json(config)})
+    yield checks.published_survey_flags_match(survey_input, conversations_input, balanced_subset, uk_rep_sample,
+                                              us_rep_sample)
+    yield checks.published_conversation_flags_match(conversations_input, balanced_subset)

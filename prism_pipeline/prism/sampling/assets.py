@@ -19,13 +19,21 @@ from prism_pipeline.core.hashing import code_version, sha256_file
 from prism_pipeline.core.removal import ledger
 from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.core.resources import DatasetPaths
-from prism_pipeline.core.validation import table_schema
+from prism_pipeline.core.validation import SchemaCheck
 from prism_pipeline.prism import schemas
+from prism_pipeline.prism.dataset import DATASET
 from prism_pipeline.prism.sampling import balanced, census, qa, rep, weights
 from prism_pipeline.prism.sampling.resources import SamplingSettings
 
 GROUP = "sampling"
-OWNERS = ["team:prism-data"]
+OWNERS = list(DATASET.owners)
+# Parsed from sha256-pinned reference files: a failure means the files or the parser changed,
+# and every REP flag would be wrong.
+CENSUS_CHECK = SchemaCheck("census_cells", schemas.CensusCellsSchema, "census_cells", blocking=True)
+BALANCED_CHECK = SchemaCheck("balanced_subset", schemas.BalancedSubsetSchema, "balanced_subset")
+REP_CHECKS = {c: SchemaCheck(f"{c.lower()}_rep_sample", m, f"{c.lower()}_rep_sample")
+              for c, m in (("UK", schemas.UkRepSampleSchema), ("US", schemas.UsRepSampleSchema))}
+WEIGHTS_CHECK = SchemaCheck("census_weights", schemas.CensusWeightsSchema, "census_weights")
 VERSION = code_version(sys.modules[__name__], balanced, census, rep, weights, qa)  # a rule change marks these unsynced
 
 
@@ -60,45 +68,46 @@ def _conversations(conversations_input: pd.DataFrame) -> pd.DataFrame:
     description="Census cells (SPEC §4.1, §6): adults per country × age band × census ethnicity × sex and their "
                 "share of the national adult total, parsed from the ONS 2021 and ACS 2022 files in "
                 "data/reference/census after checking their sha256 against MANIFEST.csv.",
-    metadata={"dagster/column_schema": table_schema(schemas.CensusCellsSchema)},
+    check_specs=[CENSUS_CHECK.spec()],
+    metadata={"dagster/column_schema": CENSUS_CHECK.column_schema()},
 )
-def census_cells(paths: DatasetPaths, sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+def census_cells(paths: DatasetPaths, sampling_settings: SamplingSettings):
     cells = census.load_census_cells(paths.reference / census.CENSUS_DIRNAME, us_mode=sampling_settings.us_census_mode)
     totals = cells.groupby("country")["population"].sum()
-    return dg.Output(cells, metadata={
+    yield from CENSUS_CHECK.emit(dg.Output(cells, metadata={
         "dagster/row_count": len(cells),
         "adult_total_UK": int(totals.get("UK", 0)),
         "adult_total_US": int(totals.get("US", 0)),
         "us_census_mode": sampling_settings.us_census_mode,
         "preview": dg.MetadataValue.md(cells.head(12).to_markdown(index=False)),
-    })
+    }))
 
 
 @dg.asset(
     group_name=GROUP, owners=OWNERS, kinds={"pandas"}, code_version=VERSION, deps=["sampling_config"],
     description="included_in_balanced_subset per conversation (SPEC §3.1): users with all three conversation "
                 "types; per (user, type) m conversations drawn by a fresh RandomState(seed) over file order.",
-    metadata={"dagster/column_schema": table_schema(schemas.BalancedSubsetSchema)},
+    check_specs=[BALANCED_CHECK.spec()],
+    metadata={"dagster/column_schema": BALANCED_CHECK.column_schema()},
 )
 def balanced_subset(conversations_input: pd.DataFrame,
-                    sampling_settings: SamplingSettings) -> dg.Output[pd.DataFrame]:
+                    sampling_settings: SamplingSettings):
     conversations = _conversations(conversations_input)
     flags = balanced.balanced_conversation_flags(conversations, seed=sampling_settings.balanced_seed)
     table = qa.balanced_type_table(conversations, flags)
     out = pd.DataFrame({"conversation_id": conversations["conversation_id"],
                         "included_in_balanced_subset": flags.to_numpy()})
     kept_users = conversations.loc[flags.to_numpy(), "user_id"].nunique()
-    return dg.Output(out, metadata={
+    yield from BALANCED_CHECK.emit(dg.Output(out, metadata={
         "dagster/row_count": len(out),
         "conversations_in_subset": int(flags.sum()),
         "users_in_subset": int(kept_users),
         "seed": sampling_settings.balanced_seed,
         "per_type": dg.MetadataValue.md(table.to_markdown(index=False)),
         "per_type_chart": _png_md(qa.balanced_type_chart(table), "balanced subset per type"),
-    })
+    }))
 
 
-REP_SCHEMAS = {"UK": schemas.UkRepSampleSchema, "US": schemas.UsRepSampleSchema}
 
 
 def _rep_asset(country: str):
@@ -112,11 +121,12 @@ def _rep_asset(country: str):
                     f"'{country.lower()}', binary gender, a census cell; quota floor(share × N) + 1 per cell; "
                     "reference mode draws RandomState(seed) per cell over file order, stable mode ranks by a "
                     "keyed hash of (seed, user_id). Metadata: per-cell census vs sample table and chart.",
-        metadata={"dagster/column_schema": table_schema(REP_SCHEMAS[country])},
+        check_specs=[REP_CHECKS[country].spec()],
+        metadata={"dagster/column_schema": REP_CHECKS[country].column_schema()},
     )
     def _asset(context: dg.AssetExecutionContext, survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
                census_cells: pd.DataFrame, sampling_settings: SamplingSettings, paths: DatasetPaths,
-               erasure: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+               erasure: pd.DataFrame):
         survey = survey_input.reset_index(drop=True)
         user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
         s = sampling_settings
@@ -129,7 +139,7 @@ def _rep_asset(country: str):
         table = qa.rep_cell_table(draw.quotas, draw.pool, selected)
         summary = qa.rep_summary(table)
         out = pd.DataFrame({"user_id": survey["user_id"], flag: flags.to_numpy()})
-        return dg.Output(out, metadata={
+        yield from REP_CHECKS[country].emit(dg.Output(out, metadata={
             "dagster/row_count": len(out),
             "selected": int(draw.flags.sum()),
             "pool": len(draw.pool),
@@ -139,7 +149,7 @@ def _rep_asset(country: str):
             "summary": dg.MetadataValue.md(summary.to_markdown(index=False)),
             "cells": dg.MetadataValue.md(table.round(3).to_markdown(index=False)),
             **_chart(context, table, f"{country} census vs sample"),
-        })
+        }))
 
     return _asset
 
@@ -181,16 +191,17 @@ us_rep_sample = _rep_asset("US")
     description="Post-stratification cell weights (beyond the reference, SPEC §7.5): for every UK/US pool "
                 "participant, census share of the cell / pool share of the cell, normalised to mean 1, so an "
                 "analyst can weight the whole pool instead of discarding it.",
-    metadata={"dagster/column_schema": table_schema(schemas.CensusWeightsSchema)},
+    check_specs=[WEIGHTS_CHECK.spec()],
+    metadata={"dagster/column_schema": WEIGHTS_CHECK.column_schema()},
 )
 def census_weights(survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
-                   census_cells: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                   census_cells: pd.DataFrame):
     survey = survey_input.reset_index(drop=True)
     user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
     pools = pd.concat([rep.census_pool(survey, user_flags, c) for c in ("UK", "US")], ignore_index=True)
     table = weights.census_weights(pools, census_cells)
     stats = table.groupby("country")["weight"].agg(["count", "min", "max"]).round(3)
-    return dg.Output(table, metadata={
+    yield from WEIGHTS_CHECK.emit(dg.Output(table, metadata={
         "dagster/row_count": len(table),
         "weight_range_by_country": dg.MetadataValue.md(stats.to_markdown()),
-    })
+    }))
