@@ -23,15 +23,15 @@ from prism_pipeline_tests.pipeline import make_defs, recon_release_job, run_job,
 
 pytestmark = pytest.mark.slow  # starts a cluster and runs the whole graph itself
 
-if not os.environ.get("PRISM_TEST_ALL"):  # make test-all installs the extra and must run this
-    pytest.importorskip("dagster_dask", reason="the dask extra: pip install -e .[dask]")
-from dask.distributed import Client, LocalCluster  # noqa: E402
-
 RELEASE_FILES = ["README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
 
 
 @pytest.fixture(scope="module")
 def cluster():
+    if not os.environ.get("PRISM_TEST_ALL"):  # make test-all installs the extra and must run this
+        pytest.importorskip("dagster_dask", reason="the dask extra: pip install -e .[dask]")
+    from dask.distributed import Client, LocalCluster
+
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=dict(WORKER_THREAD_ENV)) as local, Client(local) as client:
         yield local.scheduler_address, set(client.run(os.getpid).values())

@@ -150,8 +150,20 @@ def test_keys_directories_and_duplicates(tmp_path):
 
 
 def test_bad_identifiers_are_not_echoed():
-    with pytest.raises(ScanInputError, match=r"^ids item 1: not user, c, ut or int followed by 1-14 digits$"):
+    with pytest.raises(ScanInputError, match=r"^ids item 1: not an id \(ASCII letters, digits and underscores, "
+                                             r"starting with a letter and holding a digit\)$"):
         count_in_bytes(b"", ["c12", "Alice Smith"], [])
+    with pytest.raises(ScanInputError, match=r"^ids item 0: not an id"):
+        count_in_bytes(b"", ["alice"], [])
+
+
+def test_ids_with_underscores_and_the_ids_inside_them():
+    """ThoughtTrace's conversation ids hold the user id: a removed user is found in them too."""
+    data = b'{"id": "user12_task1_conversation2", "user_id": "user12"}\n{"id": "user120_task1_conversation1"}\n'
+    assert count_in_bytes(data, ["user12"], []) == 2
+    assert count_in_bytes(data, ["user12_task1_conversation2"], []) == 1
+    assert count_in_bytes(data, ["user1"], []) == 0
+    assert count_in_bytes(data, ["user12_task1_conversation1"], []) == 0
     with pytest.raises(ScanInputError, match=r"^text_hashes item 0: not 64 lowercase hex characters$"):
         count_in_bytes(b"", [], [HEX.upper()])
 

@@ -37,18 +37,24 @@ def python_values(frame: pd.DataFrame) -> pd.DataFrame:
 def _nest(flat: pd.DataFrame, prefix: str) -> list[dict]:
     """Rebuild nested dicts from ``prefix.a.b`` columns (any depth), keeping column order."""
     columns = [c for c in flat.columns if c.startswith(prefix + ".")]
-    paths = [c[len(prefix) + 1:].split(".") for c in columns]
-    values = [flat[c].tolist() for c in columns]
-    out: list[dict] = []
-    for row in zip(*values):
-        obj: dict = {}
-        for path, value in zip(paths, row):
-            node = obj
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = value
-        out.append(obj)
-    return out
+    return _nested([c[len(prefix) + 1:].split(".") for c in columns], [flat[c].tolist() for c in columns])
+
+
+def _nested(paths: list[list[str]], values: list[list]) -> list[dict]:
+    """One dict per row from columns named by key paths: the keys of each level in the order
+    they first appear among the columns, each level built for all rows at once (a dict per row
+    from zipped columns, never a Python loop per row and column)."""
+    levels: dict[str, list | tuple[list, list]] = {}
+    for path, column in zip(paths, values):
+        if len(path) == 1:
+            levels[path[0]] = column
+        else:
+            sub_paths, sub_values = levels.setdefault(path[0], ([], []))
+            sub_paths.append(path[1:])
+            sub_values.append(column)
+    keys = list(levels)
+    columns = [_nested(*v) if isinstance(v, tuple) else v for v in levels.values()]
+    return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
 def frame_to_records(frame: pd.DataFrame, columns: Sequence[str],
@@ -187,16 +193,35 @@ def stage_all(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLine
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {name: EncodedLines([data], data.count(b"\n")) if isinstance(data, bytes) else data
              for name, data in files.items()}
-    # A thread per file: writing, hashing and fsync release the GIL, so carried-forward files
-    # (ready bytes) are written side by side; encoding records holds it and gains nothing, loses
-    # little.
-    with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
-        futures = [pool.submit(stage, out_dir, name, files[name]) for name in files]
-    errors = [f.exception() for f in futures if f.exception() is not None]
-    if errors:
-        discard(f.result() for f in futures if f.exception() is None)
-        raise errors[0]
-    return [f.result() for f in futures]
+    ready = [name for name, data in files.items() if isinstance(data, EncodedLines)]
+    staged: list[Staged] = []
+    try:
+        # Ready bytes in a thread each: writing, hashing and fsync release the GIL, so the carried
+        # files are written side by side while this thread encodes the records of the others.
+        # Encoding holds the GIL: records are encoded one file after another in this thread
+        # (in threads they only contend for the GIL, and take longer).
+        with ThreadPoolExecutor(max_workers=max(len(ready), 1)) as pool:
+            futures = [pool.submit(stage, out_dir, name, files[name]) for name in ready]
+            errors = []
+            for name in files:
+                if name not in ready:
+                    try:
+                        staged.append(stage(out_dir, name, files[name]))
+                    except BaseException as err:  # the pool's files are discarded below
+                        errors.append(err)
+                        break
+        for future in futures:
+            if future.exception() is None:
+                staged.append(future.result())
+            else:
+                errors.append(future.exception())
+        if errors:
+            raise errors[0]
+    except BaseException:
+        discard(staged)
+        raise
+    order = list(files)
+    return sorted(staged, key=lambda s: order.index(s.written.name))
 
 
 def write_release(out_dir: Path, files: Mapping[str, Iterable[Mapping] | EncodedLines]) -> dict[str, WrittenFile]:

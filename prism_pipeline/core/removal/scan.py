@@ -1,8 +1,8 @@
 """Leak scanner: does any byte of a removed participant survive? (SPEC §7.7)
 
 After every removal an asset check scans the outputs and the private state dir for the removed
-participant's identifiers (user id, conversation ids, utterance ids, interaction ids) and the
-sha256 of their texts. Collecting those identifiers is the caller's job;
+participant's identifiers (the dataset's ids: PRISM's user, conversation, utterance and
+interaction ids, ThoughtTrace's user and conversation ids) and the sha256 of their texts. Collecting those identifiers is the caller's job;
 :func:`scan_paths` reports, per file that matches, HOW MANY matches it holds and never WHICH
 identifier matched (the report itself must not leak).
 
@@ -12,7 +12,8 @@ pickles ``str`` columns as Python objects: ``\\x8c\\x03c12\\x94``), PNG, anythin
 
 Matching rules:
 
-* an id (``user\\d+``, ``c\\d+``, ``ut\\d+``, ``int\\d+``) matches where it is neither
+* an id (ASCII letters, digits and underscores, starting with a letter and holding a digit:
+  ``user12``, ``c12``, ``ut3``, ``int9``, ``user12_task1_conversation2``) matches where it is neither
   preceded nor followed by an ASCII letter or digit: ``c12`` does not match inside ``c120``,
   ``abc12``, ``topic12``, ``9c12`` or ``c12a`` but does in ``"c12"``, ``\\x04c12\\x94`` or
   ``,c12\\n``. Hex strings (sha256 keys, run ids) are full of ``c`` + digits, so a looser
@@ -76,9 +77,8 @@ try:
 except ImportError:  # wheels for x86-64 only: elsewhere the Aho-Corasick automaton does it all
     hyperscan = None
 
-ID_RE = re.compile(r"(user|c|ut|int)([0-9]{1,14})")
+ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
-PREFIXES: tuple[bytes, ...] = (b"c", b"ut", b"int", b"user")
 DEFAULT_WINDOW = 4 << 20  # bytes read per window (per worker thread)
 _DFA_MAX_PATTERNS = 1000  # a DFA of 1000 patterns takes ~40 ms and a few tens of MB to build
 _COUNT_DFA_MIN_BYTES = 16 << 20  # count_in_bytes: below this, a DFA costs more to build than it saves
@@ -105,8 +105,9 @@ class _Patterns:
 def _patterns(ids: Iterable[str], text_hashes: Iterable[str]) -> _Patterns:
     found: dict[bytes, None] = {}  # ordered set
     for i, ident in enumerate(ids):
-        if not (isinstance(ident, str) and ID_RE.fullmatch(ident)):
-            raise ScanInputError(f"ids item {i}: not user, c, ut or int followed by 1-14 digits")
+        if not (isinstance(ident, str) and ID_RE.fullmatch(ident) and any(c.isdigit() for c in ident)):
+            raise ScanInputError(f"ids item {i}: not an id (ASCII letters, digits and underscores, starting with "
+                                 "a letter and holding a digit)")
         found[ident.encode("ascii")] = None
     n_ids = len(found)
     for i, digest in enumerate(text_hashes):

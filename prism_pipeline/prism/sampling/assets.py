@@ -9,9 +9,9 @@ import base64
 import hashlib
 import json
 import sys
+from importlib.metadata import version
 
 import dagster as dg
-import matplotlib
 import pandas as pd
 
 from prism_pipeline.core.atomic import atomic_write_text
@@ -47,7 +47,7 @@ def _chart(context: dg.AssetExecutionContext, table: pd.DataFrame, title: str) -
     last materialisation its chart is reused: a removal changes at most one country's cells,
     and drawing a chart costs ~0.25 s of a removal run's budget."""
     digest = hashlib.sha256(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes()
-                            + matplotlib.__version__.encode()).hexdigest()
+                            + version("matplotlib").encode()).hexdigest()
     last = context.instance.get_latest_materialization_event(context.asset_key)
     meta = last.asset_materialization.metadata if last is not None else {}
     cells = meta.get("cells_sha256")

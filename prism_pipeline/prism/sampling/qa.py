@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from prism_pipeline.prism.codebook import AGE_BANDS, CENSUS_ETHNICITIES, CENSUS_SEXES
 from prism_pipeline.prism.sampling.census import CELL_KEYS
@@ -107,7 +106,14 @@ def rep_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def _png(figure: Figure, path: Path | str | None) -> bytes:
+def _figure(figsize: tuple[float, float]):
+    """A matplotlib figure (imported here: only a step that draws a chart pays for matplotlib)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _png(figure, path: Path | str | None) -> bytes:
     buffer = io.BytesIO()
     # No "Software" text chunk: the bytes must not change with the matplotlib version string.
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
@@ -125,7 +131,7 @@ def rep_share_chart(table: pd.DataFrame, path: Path | str | None = None) -> byte
     share and the dot the pool share.
     """
     countries = list(dict.fromkeys(table["country"]))
-    figure = Figure(figsize=(14, 3.2 * max(len(countries), 1)), layout="constrained")
+    figure = _figure(figsize=(14, 3.2 * max(len(countries), 1)))
     axes = figure.subplots(max(len(countries), 1), len(CENSUS_SEXES), squeeze=False, sharey="row")
     colours = dict(zip(CENSUS_ETHNICITIES, ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3"]))
     width = 0.16
@@ -165,7 +171,7 @@ def balanced_type_table(conversations: pd.DataFrame, conversation_flags: pd.Seri
 
 def balanced_type_chart(table: pd.DataFrame, path: Path | str | None = None) -> bytes:
     """PNG bar chart of :func:`balanced_type_table`: all vs balanced conversations per type."""
-    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    figure = _figure(figsize=(6, 3.5))
     ax = figure.subplots()
     x = np.arange(len(table), dtype=float)
     ax.bar(x - 0.2, table["conversations"].to_numpy(), 0.4, label="all conversations", color="#BBBBBB")
