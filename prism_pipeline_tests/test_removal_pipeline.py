@@ -242,8 +242,8 @@ def test_removal_run_before_any_build_says_to_run_the_full_release(tmp_path):
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "erasure"
     assert failure.step_failure_data.user_failure_data.description == (
-        f"nothing is stored under {(tmp_path / 'state').resolve()} yet, so there is nothing to redact: run the "
-        "full_release job, which applies every removal request")
+        f"nothing is stored under {(tmp_path / 'state').resolve()} yet, so there is nothing to redact: run "
+        "`prism-pipeline run` (the full_release job applies every removal request)")
     assert not (tmp_path / "release").exists()
 
 
@@ -307,8 +307,8 @@ def test_sensor_launches_a_removal_run_for_new_requests_only(world):
     paths = DatasetPaths(raw_dir=str(raw), output_dir=str(out), state_dir=str(state), reference_dir=str(raw))
 
     def evaluate():
-        context = dg.build_sensor_context(instance=instance, resources={"paths": paths})
-        tick = removal_request_sensor.evaluate_tick(context)
+        with dg.build_sensor_context(instance=instance, resources={"paths": paths}) as context:
+            tick = removal_request_sensor.evaluate_tick(context)
         for event in tick.asset_events:  # as the daemon does: the tick's observations go to the instance
             instance.report_runless_asset_event(event)
         return tick

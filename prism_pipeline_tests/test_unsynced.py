@@ -57,8 +57,18 @@ def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
     home = str(tmp_path / "w" / "dagster_home")
     dirs = {"raw": str(raw), "state": str(state)}
     sources = {f.key: str(source_path(DATASET, paths, f.key)) for f in DATASET.source_files}
+    written = [str(out / name) for name in DATASET.release_files] + [str(state / "assets")]
     assert not stamp.is_current(state, dirs, home)  # none recorded yet
-    stamp.record(state, dirs, sources, home)
+    stamp.record(state, dirs, sources, home, written)
+    assert stamp.is_current(state, dirs, home)
+    metadata = (out / "metadata.jsonl").read_bytes()
+    (out / "metadata.jsonl").unlink()
+    assert not stamp.is_current(state, dirs, home)  # a release file deleted
+    (out / "metadata.jsonl").write_bytes(metadata)
+    stamp.record(state, dirs, sources, home, written)
+    (state / "assets" / "survey_input").touch()
+    assert not stamp.is_current(state, dirs, home)  # a stored table touched
+    stamp.record(state, dirs, sources, home, written)
     assert stamp.is_current(state, dirs, home)
     assert not stamp.is_current(state, {**dirs, "raw": str(tmp_path)}, home)  # other folders
     assert not stamp.is_current(state, dirs, None)  # no persistent history to compare
@@ -83,7 +93,7 @@ def test_only_what_a_change_affects_is_unsynced(world, tmp_path):
     assert result.success
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == SURVEY_DOWNSTREAM
     assert unsynced_assets(instance, defs) == set()
-    stamp.record(state, dirs, sources, home)
+    stamp.record(state, dirs, sources, home, written)
     assert stamp.is_current(state, dirs, home)
     assert run_job(defs, instance=instance).success
     assert not stamp.is_current(state, dirs, home)  # a run happened since

@@ -22,10 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from prism_pipeline.core.dataset import FOLDER_KEYS, Dataset, dataset_names, load_dataset
+from prism_pipeline.core.dataset import DEFAULT_DATASET, FOLDER_KEYS, Dataset, dataset_names, load_dataset
 from prism_pipeline.core.locations import REPO_ROOT
 
-DEFAULT_DATASET = "prism"
 FLAGS = {"raw": "raw", "out": "output", "state": "state", "reference": "reference"}  # option -> folder
 
 
@@ -85,17 +84,57 @@ def _definitions(dataset: Dataset):
 
 def _record_in_sync(dataset: Dataset, instance, defs) -> None:
     """After Dagster found nothing unsynced: the stamp that lets the next --unsynced skip loading it."""
+    from prism_pipeline.core import state_store
+    from prism_pipeline.core.dataset import CARD_NAME
+    from prism_pipeline.core.resources import resolved
     from prism_pipeline.core.sources import stamp
     from prism_pipeline.core.sources.observations import source_path
 
-    paths = defs.resources["paths"].process_config_and_initialize()
+    paths = resolved(defs.resources["paths"])  # EnvVar fields read
     sources = {f.key: str(source_path(dataset, paths, f.key)) for f in dataset.source_files}
-    stamp.record(paths.state, _dirs(dataset), sources,
-                 os.environ.get("DAGSTER_HOME") if instance.is_persistent else None)
+    written = [str(paths.output / name) for name in (*dataset.release_files, CARD_NAME)]
+    stamp.record(paths.state, _dirs(dataset), sources, os.environ.get("DAGSTER_HOME") if instance.is_persistent
+                 else None, written + [str(paths.state / state_store.ASSETS_DIRNAME)])
+
+
+def _instance():
+    """The persistent Dagster instance (``DAGSTER_HOME``), else an ephemeral one. Two processes
+    creating a new instance's SQLite storage at once collide on its tables, so this happens
+    under a lock in ``DAGSTER_HOME`` (``core/lock.py``)."""
+    import dagster as dg
+
+    from prism_pipeline.core.lock import instance_lock
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    with instance_lock(home):
+        instance = dg.DagsterInstance.get()
+        instance.get_run_records(limit=1)  # creates the storage's tables now, under the lock
+        instance.event_log_storage  # noqa: B018 (so does this)
+    return instance
+
+
+def _locked(dataset: Dataset, args: argparse.Namespace, command: str, body) -> int:
+    """Run ``body()`` holding the state folder's lock (``core/lock.py``): a run in progress on the
+    same folder is waited for (one line names it), or with ``--no-wait`` refused."""
+    from prism_pipeline.core.lock import StateLocked, state_lock
+
+    try:
+        with state_lock(_dir(dataset, "state"), command, wait=not getattr(args, "no_wait", False),
+                        say=lambda line: print(f"prism-pipeline: {line}", flush=True)):
+            return body()
+    except StateLocked as err:
+        print(f"prism-pipeline: {err}", file=sys.stderr)
+        return 3
 
 
 def cmd_run(dataset: Dataset, args: argparse.Namespace) -> int:
     _set_dirs(dataset, args)
+    return _locked(dataset, args, dataset.command(f"run --job {args.job}"), lambda: _run(dataset, args))
+
+
+def _run(dataset: Dataset, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     output = _dir(dataset, "output")
     if args.unsynced and args.job == "full_release":
@@ -108,43 +147,62 @@ def cmd_run(dataset: Dataset, args: argparse.Namespace) -> int:
             return 0
     import dagster as dg
 
+    from prism_pipeline.core.removal.jobs import REMOVAL_JOB
+
     defs = _definitions(dataset)
     problems = _setup_problems(dataset)
     for problem in problems:
         print(f"prism-pipeline: {problem}", file=sys.stderr)
     if problems:
         return 2
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     defs.resolve_job_def(args.job)  # an unknown job name fails here, before a run is created
     selection = None
+    if args.job == REMOVAL_JOB:
+        from prism_pipeline.core.removal.jobs import missing_before_removal
+        from prism_pipeline.core.resources import resolved
+
+        problem = missing_before_removal(dataset, resolved(defs.resources["paths"]))
+        if problem:
+            print(f"prism-pipeline: cannot apply removal requests: {problem}", file=sys.stderr)
+            return 2
     if args.unsynced:
-        from prism_pipeline.core.sources.staleness import observe_sources, unsynced_assets
+        from prism_pipeline.core.sources.staleness import files_out_of_sync, observe_sources, unsynced_assets
 
         changed = observe_sources(instance, defs, dataset)
-        keys = unsynced_assets(instance, defs)
+        files = files_out_of_sync(instance, defs, dataset)
+        keys = unsynced_assets(instance, defs, set(files))
         if not keys:
             _record_in_sync(dataset, instance, defs)
-            print(f"nothing is unsynced ({changed} sources changed): the release in {output} is current; checked "
-                  f"in {time.perf_counter() - started:.1f}s")
+            print(f"nothing is unsynced ({changed} sources changed; every release file and stored table is what the "
+                  f"last run wrote): the release in {output} is current; checked in "
+                  f"{time.perf_counter() - started:.1f}s")
             return 0
-        print(f"{changed} sources changed; rerunning {len(keys)} unsynced assets: "
-              + ", ".join(sorted(k.to_user_string() for k in keys)))
+        for key, why in sorted(files.items()):
+            print(f"{key.to_user_string()} is out of sync: {why}")
+        print(f"{changed} sources changed, {len(files)} assets' files are out of sync; rerunning {len(keys)} unsynced "
+              "assets: " + ", ".join(sorted(k.to_user_string() for k in keys)))
         selection = sorted(keys)
     # The console shows INFO and above (progress of the flagging, warnings); every event is still
     # stored in the instance's event log for the UI. execute_job, not execute_in_process: that one
     # keeps every step's output in memory until the run ends (for output_for_node), which at
     # scale 10 held gigabytes of tables that the IO manager had already stored (docs/benchmarks.md).
+    # The code location's tag, which runs launched by the daemon carry: the instance's run queue
+    # (dagster.yaml) then holds them while this run is in progress, instead of starting them to
+    # wait on the state folder's lock.
     job = dg.build_reconstructable_job(dataset.definitions_module, "resolve_job", (args.job,))
-    result = dg.execute_job(job, instance=instance, raise_on_error=False, asset_selection=selection, run_config={
-        "loggers": {"console": {"config": {"log_level": args.log_level}}}})
+    result = dg.execute_job(job, instance=instance, raise_on_error=False, asset_selection=selection,
+                            tags={"dagster/code_location": dataset.name}, run_config={
+                                "loggers": {"console": {"config": {"log_level": args.log_level}}}})
     seconds = time.perf_counter() - started
     code = report(result, seconds, output, dataset)
     if code == 0:
         print(f"audit report: {_audit(dataset, instance, defs)}")
         if args.job == "full_release":
-            from prism_pipeline.core.sources.staleness import unsynced_assets
+            from prism_pipeline.core.sources.staleness import files_out_of_sync, unsynced_assets
 
-            if not unsynced_assets(instance, defs):  # (a file edited during the run leaves it unsynced)
+            if not unsynced_assets(instance, defs, set(files_out_of_sync(instance, defs, dataset))):
+                # (a file edited during the run leaves it unsynced)
                 _record_in_sync(dataset, instance, defs)
     return code
 
@@ -158,15 +216,16 @@ def _audit(dataset: Dataset, instance, defs) -> Path:
 
 def cmd_audit(dataset: Dataset, args: argparse.Namespace) -> int:
     _set_dirs(dataset, args)
-    import dagster as dg
-
-    defs = _definitions(dataset)
     if not os.environ.get("DAGSTER_HOME") or not Path(os.environ["DAGSTER_HOME"]).is_dir():
         print(f"DAGSTER_HOME is {'not a folder' if os.environ.get('DAGSTER_HOME') else 'not set'}: there is no run "
               "history to audit", file=sys.stderr)
         return 2
-    print(f"audit report: {_audit(dataset, dg.DagsterInstance.get(), defs)}")
-    return 0
+
+    def audit() -> int:  # under the lock: the report describes a release no run is rewriting
+        print(f"audit report: {_audit(dataset, _instance(), _definitions(dataset))}")
+        return 0
+
+    return _locked(dataset, args, dataset.command("audit"), audit)
 
 
 def report(result, seconds: float, output_dir: Path, dataset: Dataset) -> int:
@@ -183,7 +242,11 @@ def report(result, seconds: float, output_dir: Path, dataset: Dataset) -> int:
                 error = event.step_failure_data.error
                 message = error.message.strip() if error else ""
                 print(f"[ERROR] step {event.step_key} failed: {message}")
-        print(f"run {result.run_id} FAILED after {seconds:.1f}s; the previous release in {output_dir} is unchanged")
+        released = {e.asset_key.to_user_string() for e in result.all_events
+                    if e.event_type_value == "ASSET_MATERIALIZATION"} & set(dataset.release_assets)
+        print(f"run {result.run_id} FAILED after {seconds:.1f}s; " + (
+            f"the release in {output_dir} was written by this run, before the failure" if released else
+            f"the previous release in {output_dir} is unchanged"))
         return 1
     print(f"run {result.run_id} succeeded in {seconds:.1f}s")
     print(f"release written to {output_dir}:")
@@ -209,16 +272,20 @@ def cmd_remove(dataset: Dataset, args: argparse.Namespace) -> int:
     except (RemovalRequestError, InputError) as err:
         print(f"removal request refused: {err}", file=sys.stderr)
         return 2
-    dataset_option = "" if dataset.name == DEFAULT_DATASET else f" --dataset {dataset.name}"
     print(f"recorded removal request {request_id} in {state / REQUESTS_FILENAME}; apply it with "
-          f"`prism-pipeline run{dataset_option} --job removal_rerun` (the Dagster daemon's sensor does it too)")
+          f"`{dataset.command('run --job removal_rerun')}` (the Dagster daemon's sensor does it too)")
     return 0
 
 
 def cmd_review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
     """The reviewer sheet round trip (core/flags/pii_review.py): export the pending PII flags
-    with their evidence, import the filled-in verdicts into pii_manual_review.csv."""
+    with their evidence, import the filled-in verdicts into pii_manual_review.csv. Holds the
+    state folder's lock: a run rewrites the tables it reads, a removal deletes the sheet."""
     _set_dirs(dataset, args)
+    return _locked(dataset, args, dataset.command(f"review-pii {args.action}"), lambda: _review_pii(dataset, args))
+
+
+def _review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
     import datetime as dt
 
     from prism_pipeline.core import state_store
@@ -292,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rerun only the assets whose raw or reference files, settings or rules changed since "
                           "their last materialisation, and what is downstream of them (like the UI's 'Materialize "
                           "unsynced')")
+    run.add_argument("--no-wait", action="store_true",
+                     help="refuse (exit 3) instead of waiting when another run holds the state folder")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="console log level (the event log keeps everything)")
 

@@ -101,6 +101,13 @@ class Dataset:
         """The variable that names one of the dataset's folders (``FOLDER_KEYS``)."""
         return f"{self.env_prefix}_{'OUTPUT' if folder == 'output' else folder.upper()}_DIR"
 
+    def command(self, arguments: str) -> str:
+        """The ``prism-pipeline`` command line a user types for this dataset, e.g. for
+        ``"run --unsynced"``; the default dataset needs no ``--dataset``."""
+        command, _, rest = arguments.partition(" ")
+        option = "" if self.name == DEFAULT_DATASET else f" --dataset {self.name}"
+        return f"prism-pipeline {command}{option}{' ' + rest if rest else ''}"
+
     def function(self, ref: str) -> Callable:
         """The function a ``"module:attribute"`` reference names."""
         module, _, name = ref.partition(":")
@@ -128,6 +135,10 @@ class Dataset:
     @property
     def id_column_re(self) -> re.Pattern:
         return re.compile(self.id_columns)
+
+
+DEFAULT_DATASET = "prism"  # what the CLI runs without --dataset
+CARD_NAME = "README.md"  # the dataset card (Card), beside the release files
 
 
 def dataset_names() -> list[str]:

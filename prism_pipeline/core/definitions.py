@@ -57,6 +57,10 @@ def build_defs(dataset: Dataset, paths: DatasetPaths, *, assets: Sequence, asset
     fixed here so every executor sees the whole plan up front. ``partition_min_rows``: tables of
     at least this many rows are stored in parts by participant (``state_store.py``)."""
     io_settings = {} if partition_min_rows is None else {"partition_min_rows": partition_min_rows}
+    if executor not in (None, dg.in_process_executor):
+        # Each step process sets up its own resources, so a lock taken there would serialise
+        # steps, not runs; the instance's run queue serialises these runs (core/lock.py).
+        paths = paths.model_copy(update={"lock_runs": False})
     removal_job = removal_rerun_job(dataset)
     return dg.Definitions(
         assets=[*source_assets(dataset), *removal_assets(dataset), *flag_assets(dataset, flag_shards, frozen),

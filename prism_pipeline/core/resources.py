@@ -10,20 +10,43 @@ value, and the same code location runs on another copy of the dataset by setting
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from prism_pipeline.core import state_store
 from prism_pipeline.core.dataset import FOLDER_KEYS, RAW, REFERENCE, STATE, Dataset
+from prism_pipeline.core.lock import state_lock
 
 
 class DatasetPaths(dg.ConfigurableResource):
-    """Locations of a dataset's inputs, its release and the pipeline's private state."""
+    """Locations of a dataset's inputs, its release and the pipeline's private state.
+
+    A run holds the state folder's lock (``core/lock.py``) from the moment its resources are set
+    up until they are torn down, so no two runs on one state folder overlap, whoever starts
+    them: the CLI (which holds it already), the UI or a sensor through the daemon. With a
+    per-step executor (``lock_runs=False``, set by ``build_defs``) every step sets up its own
+    resources, so the run queue serialises the runs instead (docs/operating.md)."""
 
     raw_dir: str
     output_dir: str
     state_dir: str
     reference_dir: str  # versioned reference inputs: census tables, manual reviews, mappings
+    lock_runs: bool = True
+    _lock: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.run
+        if self.lock_runs and run is not None:
+            self._lock = state_lock(self.state, f"a {run.job_name} run", run_id=run.run_id,
+                                    say=context.log.info if context.log else print)
+            self._lock.__enter__()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
 
     @property
     def reference(self) -> Path:
@@ -46,6 +69,12 @@ class DatasetPaths(dg.ConfigurableResource):
     def folder(self, where: str) -> Path:
         """The folder a source file is in (``dataset.RAW``, ``REFERENCE`` or ``STATE``)."""
         return {RAW: self.raw, REFERENCE: self.reference, STATE: self.state}[where]
+
+
+def resolved(paths: DatasetPaths) -> DatasetPaths:
+    """``paths`` with its ``EnvVar`` fields read, outside a run (so no lock is taken)."""
+    with paths.process_config_and_initialize_cm() as value:
+        return value
 
 
 def default_environment(dataset: Dataset) -> None:
@@ -72,6 +101,9 @@ class InputSettings(dg.ConfigurableResource):
     strict_texts: bool = False
 
 
+STORED_TABLE = "stored_table"  # materialisation metadata: the table's path in the state dir
+
+
 class StateIOManager(dg.ConfigurableIOManager):
     """Pickles intermediate tables under ``<state_dir>/assets`` (layout and write rule:
     ``prism_pipeline/core/state_store.py``).
@@ -94,7 +126,12 @@ class StateIOManager(dg.ConfigurableIOManager):
         return state_store.table_path(self.state_dir, output.get_identifier())
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        state_store.write(self._path(context), obj, self.partition_min_rows)
+        path = self._path(context)
+        state_store.write(path, obj, self.partition_min_rows)
+        if context.has_asset_key:
+            # Where the table is, relative to the state dir: `run --unsynced` reruns an asset
+            # whose stored table is gone (core/sources/staleness.py).
+            context.add_output_metadata({STORED_TABLE: path.relative_to(Path(self.state_dir).resolve()).as_posix()})
 
     def load_input(self, context: dg.InputContext):
         return state_store.read(self._path(context))

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from prism_pipeline.core.dataset import Dataset
+from prism_pipeline.core.dataset import CARD_NAME, Dataset
 from prism_pipeline.core.release import card as cards
-from prism_pipeline.core.release.publish import CARD_NAME, Published
-from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, load_requests
+from prism_pipeline.core.release.publish import Published
+from prism_pipeline.core.removal.jobs import REMOVAL_JOB
+from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, RemovalArrived, check_none_arrived, load_requests
 from prism_pipeline.core.sources.observations import latest_observed_version
 
 
@@ -55,6 +56,20 @@ def card_writer(instance: dg.DagsterInstance, dataset: Dataset, state_dir: Path,
         return cards.dataset_card(dataset, written, sources, removed, checked, flags)
 
     return card
+
+
+def no_removal_arrived(dataset: Dataset, state_dir: Path):
+    """``publish_release``'s ``before_commit``: the step fails, in one line naming the command
+    that applies it, when a removal request for a participant of this release arrived during
+    the run (``requests.check_none_arrived``); nothing is published then."""
+
+    def check(user_ids: set[str]) -> None:
+        try:
+            check_none_arrived(state_dir, user_ids, dataset.command(f"run --job {REMOVAL_JOB}"))
+        except RemovalArrived as err:
+            raise dg.Failure(description=str(err)) from None
+
+    return check
 
 
 def release_results(dataset: Dataset, published: Published, removing: bool,

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from prism_pipeline.core.dataset import CARD_NAME
 from prism_pipeline.core.hashing import sha256_file
 from prism_pipeline.core.release.writer import (
     EncodedLines,
@@ -35,7 +36,6 @@ from prism_pipeline.core.release.writer import (
 )
 
 REBUILT, CARRIED = "rebuilt", "carried forward without removed participants"
-CARD_NAME = "README.md"  # the dataset card, beside the release files
 
 
 @dataclass
@@ -58,13 +58,17 @@ class Carry:
 def publish_release(out: Path, files: tuple[str, ...], fresh: Callable[[], Mapping[str, object]],
                     rebuild: Callable[[Mapping[str, object]], Mapping[str, object]], *, removing: bool,
                     recorded: dict[str, tuple[str, int]] | None, kept_user_ids: set[str], carry: Carry | None,
+                    before_commit: Callable[[set[str]], None],
                     card: Callable[[dict[str, WrittenFile], dict[str, Path]], str] | None = None) -> Published:
     """Write the release (``files``) into ``out``. ``fresh()`` builds the records of the files
     that are always rebuilt; ``rebuild(fresh records)`` every file's records
     (``writer.write_release``'s form). ``removing``: this run applies a removal (carry forward
-    when ``carry`` allows it and ``recorded`` matches the files on disk). ``card(written)``: the
-    dataset card's text, built from the written files (and their staged copies on disk), staged
-    and renamed with them."""
+    when ``carry`` allows it and ``recorded`` matches the files on disk). ``kept_user_ids``: the
+    release's participants. ``before_commit(kept_user_ids)`` runs when every file is staged,
+    right before they are renamed into place; an exception there discards them, leaving the
+    previous release (``requests.check_none_arrived``: a removal request that arrived during
+    the run). ``card(written)``: the dataset card's text, built from the written files (and
+    their staged copies on disk), staged and renamed with them."""
     staged, before, mode = None, {}, REBUILT
     if removing:
         carried = set(carry.carried) if carry else set()
@@ -76,14 +80,15 @@ def publish_release(out: Path, files: tuple[str, ...], fresh: Callable[[], Mappi
         mode = REBUILT if staged is None else CARRIED
     if staged is None:
         staged = stage_all(out, rebuild(fresh()))
-    if card is not None:
-        try:
+    try:
+        if card is not None:
             text = card({s.written.name: s.written for s in staged}, {s.written.name: s.tmp for s in staged})
             text = text.encode("utf-8")
             staged.append(stage(out, CARD_NAME, EncodedLines([text], text.count(b"\n"))))
-        except BaseException:
-            discard(staged)
-            raise
+        before_commit(kept_user_ids)
+    except BaseException:
+        discard(staged)
+        raise
     written = commit(staged)
     written.pop(CARD_NAME, None)
     return Published(written, before, mode)

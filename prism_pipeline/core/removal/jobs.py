@@ -1,8 +1,10 @@
-"""The removal job: apply new removal requests without a rebuild (SPEC §7.7)."""
+"""The removal job: apply new removal requests without a rebuild (SPEC §7.7), and what it needs to start."""
 
 import dagster as dg
 
+from prism_pipeline.core import state_store
 from prism_pipeline.core.dataset import Dataset
+from prism_pipeline.core.resources import DatasetPaths
 
 REMOVAL_JOB = "removal_rerun"
 
@@ -22,3 +24,19 @@ def removal_rerun_job(dataset: Dataset):
                     "the removed participants' lines where the dataset allows it (rebuilt otherwise); verify "
                     "nothing of them is left; append the ledger. Nothing is re-flagged.",
     )
+
+
+def missing_before_removal(dataset: Dataset, paths: DatasetPaths) -> str | None:
+    """Why a removal run cannot start (one line naming what to run first), or None. It redacts
+    the stored tables in place and rebuilds the release from them, so every one must be there:
+    a full run that failed or was killed, or a deleted state folder, leaves some missing."""
+    tables = [table for table, _ in dataset.stored_tables]
+    missing = [t for t in tables if not state_store.is_stored(state_store.table_path(paths.state, [t]))]
+    if not missing:
+        return None
+    if len(missing) == len(tables):
+        return (f"nothing is stored under {paths.state} yet, so there is nothing to redact: run "
+                f"`{dataset.command('run')}` (the full_release job applies every removal request)")
+    return (f"{len(missing)} stored tables are missing from {paths.state} ({', '.join(missing)}): a full run failed or was "
+            f"stopped before writing them, or they were deleted; run `{dataset.command('run --unsynced')}` first, "
+            "which restores them and applies every removal request")

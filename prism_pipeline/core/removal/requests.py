@@ -114,6 +114,33 @@ def removed_mask(user_ids: pd.Series, requests: pd.DataFrame, salt: bytes) -> pd
     return pd.Series(mask.to_numpy(dtype=bool), index=user_ids.index, name="removed")
 
 
+class RemovalArrived(RuntimeError):
+    """A removal request for a participant of the release being published arrived during the
+    run (:func:`check_none_arrived`); the message names the requests and the command to run."""
+
+
+def check_none_arrived(state_dir: str | Path, user_ids: set[str], rerun: str) -> None:
+    """Raise :class:`RemovalArrived` when the requests file, read now, asks to remove any of
+    ``user_ids`` (the participants of the release about to be published). A run filters the
+    requests it read at its start; this catches one that arrived after, so no interleaving of
+    a run with ``remove`` publishes a removed participant. ``rerun``: the command that applies it."""
+    path = Path(state_dir) / REQUESTS_FILENAME
+    if not user_ids or not path.exists():
+        return
+    requests = load_requests(path)
+    if requests.empty:
+        return
+    ids = pd.Series(sorted(user_ids), dtype="str")
+    hashes = set(user_hash(ids, load_or_create_salt(state_dir)))
+    arrived = sorted(requests.loc[requests["user_hash"].isin(hashes), "request_id"])
+    if arrived:
+        raise RemovalArrived(
+            f"removal request{'s' if len(arrived) > 1 else ''} {', '.join(arrived)} arrived during this run for "
+            f"participants of this release, so it was not published (the previous release is unchanged): apply "
+            f"{'them' if len(arrived) > 1 else 'it'} with `{rerun}` (under the Dagster daemon the removal sensor "
+            "does it)")
+
+
 # -- the requests file -----------------------------------------------------------------
 
 def empty_requests() -> pd.DataFrame:

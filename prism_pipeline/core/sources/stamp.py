@@ -6,8 +6,9 @@ the source files costs a fraction of that. After Dagster's own check finds nothi
 (``staleness.unsynced_assets``), the CLI records here what that answer depended on: the
 folders, the sha256 of every source file (the same versions the observations record), the
 sha256 of the pipeline's code (every ``prism_pipeline/**/*.py``: code versions and settings
-defaults live there) and the size and mtime of every file of the instance's run history (any
-run or materialisation since, from the CLI or the UI, changes them). The next ``--unsynced``
+defaults live there), the size and mtime of every file of the instance's run history (any
+run or materialisation since, from the CLI or the UI, changes them) and of every release file
+and stored table (a file deleted or edited by hand changes them). The next ``--unsynced``
 compares these first; if any differs, or anything is missing, it asks Dagster as before. So
 the stamp can only skip a check whose answer would be "nothing is unsynced".
 
@@ -46,15 +47,30 @@ def _history(dagster_home: str | None) -> list | None:
             for p in sorted(history.rglob("*")) if p.is_file()]
 
 
-def fingerprint(dirs: dict[str, str], sources: dict[str, str], dagster_home: str | None) -> dict:
-    """What a "nothing is unsynced" answer depends on (module doc). ``sources``: key → path."""
+def _files(paths: list[str]) -> dict[str, list | None]:
+    """(name, size, mtime_ns) of every file at or under each path; None for a missing path."""
+    out: dict[str, list | None] = {}
+    for name in sorted(paths):
+        path = Path(name)
+        files = sorted(path.rglob("*")) if path.is_dir() else [path] if path.exists() else None
+        out[name] = None if files is None else [
+            [p.relative_to(path).as_posix() if p != path else "", p.stat().st_size, p.stat().st_mtime_ns]
+            for p in files if p.is_file()]
+    return out
+
+
+def fingerprint(dirs: dict[str, str], sources: dict[str, str], dagster_home: str | None,
+                written: list[str]) -> dict:
+    """What a "nothing is unsynced" answer depends on (module doc). ``sources``: key → path;
+    ``written``: the release files and the stored tables' folder."""
     return {"dirs": dict(sorted(dirs.items())),
             "sources": {key: [path, sha256_path(Path(path))] for key, path in sorted(sources.items())},
-            "code": _code_digest(), "history": _history(dagster_home)}
+            "code": _code_digest(), "history": _history(dagster_home), "written": _files(written)}
 
 
-def record(state_dir: Path, dirs: dict[str, str], sources: dict[str, str], dagster_home: str | None) -> None:
-    stamp = fingerprint(dirs, sources, dagster_home)
+def record(state_dir: Path, dirs: dict[str, str], sources: dict[str, str], dagster_home: str | None,
+           written: list[str]) -> None:
+    stamp = fingerprint(dirs, sources, dagster_home, written)
     if stamp["history"] is not None:
         atomic_write_text(Path(state_dir) / STAMP_FILENAME, json.dumps(stamp, sort_keys=True))
 
@@ -69,4 +85,4 @@ def is_current(state_dir: Path, dirs: dict[str, str], dagster_home: str | None) 
     if stamp.get("dirs") != dict(sorted(dirs.items())) or stamp.get("history") is None:
         return False
     sources = {key: value[0] for key, value in stamp.get("sources", {}).items()}
-    return fingerprint(dirs, sources, dagster_home) == stamp
+    return fingerprint(dirs, sources, dagster_home, list(stamp.get("written", {}))) == stamp

@@ -14,7 +14,13 @@ import pandas as pd
 from prism_pipeline.core.flags.resources import FlagSettings
 from prism_pipeline.core.hashing import code_version
 from prism_pipeline.core.release import card, publish, writer
-from prism_pipeline.core.release.assets import card_writer, column_lineage, recorded_release, release_results
+from prism_pipeline.core.release.assets import (
+    card_writer,
+    column_lineage,
+    no_removal_arrived,
+    recorded_release,
+    release_results,
+)
 from prism_pipeline.core.resources import DatasetPaths, LazyTable
 from prism_pipeline.core.validation import table_schema
 from prism_pipeline.prism import codebook as cb
@@ -128,7 +134,7 @@ def release_files(context: dg.AssetExecutionContext, paths: DatasetPaths, sampli
         lambda fresh: rebuild(fresh["survey.jsonl"]), removing=removing,
         recorded=recorded_release(context.instance, DATASET, CARRIED_FROM) if removing else None,
         kept_user_ids=set(survey_input["user_id"]), carry=CARRY,
-        card=card_writer(context.instance, DATASET, paths.state, CHECKED))
+        before_commit=no_removal_arrived(DATASET, paths.state), card=card_writer(context.instance, DATASET, paths.state, CHECKED))
     context.log.info(f"release {published.mode} in {paths.output}")
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
     yield from release_results(DATASET, published, removing, {"config": dg.MetadataValue.json(config)})
