@@ -12,12 +12,24 @@ No Dagster import.
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (of any user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def fsync_dir(path: Path) -> None:
@@ -56,12 +68,16 @@ def staged(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
     """A temporary file beside ``path`` to write its new content to, fsynced when the block
     ends; ``path`` itself is untouched until :func:`commit`. Yields (file, temporary path); the
     temporary file is deleted if the block fails. Its name is ``.<name>.tmp-<pid>``, created
-    exclusively (mode 0600): one writer per file at a time, and a file a killed process of the
-    same pid left is replaced."""
+    exclusively (mode 0600): one writer per file at a time. The temporary files a killed
+    process left beside ``path`` (its pid no longer alive, or this process's own pid) are
+    deleted first, so a killed release write leaves nothing behind once the next one ran."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if tmp.is_file() and not tmp.is_symlink():
-        tmp.unlink()
+    for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        pid = left.name.rpartition("-")[2]
+        if left.is_file() and not left.is_symlink() and pid.isdigit() and (
+                int(pid) == os.getpid() or not pid_alive(int(pid))):
+            left.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:

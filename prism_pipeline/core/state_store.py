@@ -143,7 +143,7 @@ def write(path: Path, value: object, partition_min_rows: int = PARTITION_MIN_ROW
 def _sweep_siblings(path: Path) -> None:
     """Delete what a run killed while switching this table between its two forms left beside
     it (``.<name>.old-*``, ``.parts-*``, ``.plain-*``): old rows, which may be a removed
-    participant's. Runs are queued one at a time, so none is in use."""
+    participant's. The run holds the state folder's lock (core/lock.py), so none is in use."""
     for stale in path.parent.glob(f".{path.name}.*-*"):
         if stale.name.split(".")[-1].split("-")[0] in ("old", "parts", "plain"):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
@@ -214,6 +214,21 @@ def _assemble(manifest: dict, parts: Sequence[tuple[np.ndarray, pd.DataFrame]]) 
     return frame
 
 
+def is_stored(path: Path) -> bool:
+    """Whether a readable table is stored at ``path``: a plain pickle, or a partitioned table's
+    manifest with every part of its generation (files only are looked at, none is read whole)."""
+    path = Path(path)
+    if path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    try:
+        manifest = _manifest(path)
+    except (FileNotFoundError, ValueError, pickle.UnpicklingError, EOFError):
+        return False
+    return all((path / f"{manifest['generation']}.{i}").is_file() for i in range(manifest["parts"]))
+
+
 def read(path: Path) -> object:
     path = Path(path)
     if path.is_dir():
@@ -238,8 +253,17 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
     """Delete the rows whose ``column`` is in ``values`` from the table stored at ``path``
     and return them (None when nothing is stored or the value is not a table). A partitioned
     table keyed by ``column`` reads and rewrites only the parts those values hash to."""
-    path = Path(path)
-    _sweep_siblings(path)
+    return _rows(Path(path), column, values, drop=True)
+
+
+def find_rows(path: Path, column: str, values: Collection) -> Dropped | None:
+    """What :func:`drop_rows` would delete, without deleting it (the same parts are read)."""
+    return _rows(Path(path), column, values, drop=False)
+
+
+def _rows(path: Path, column: str, values: Collection, drop: bool) -> Dropped | None:
+    if drop:
+        _sweep_siblings(path)
     if not path.exists():
         return None
     if not path.is_dir():
@@ -247,7 +271,7 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
         if not isinstance(frame, pd.DataFrame) or column not in frame.columns:
             return None
         gone = frame[column].isin(values).to_numpy()
-        if gone.any():  # stays a plain pickle
+        if drop and gone.any():  # stays a plain pickle
             kept = frame.loc[~gone]
             _write_file(path, kept.reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else kept)
         return Dropped(frame.loc[gone], np.flatnonzero(gone), len(frame))
@@ -257,7 +281,8 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
         touched = sorted(set(part_of(values).tolist())) if len(values) else []
     else:
         touched = list(range(manifest["parts"]))
-    _sweep(path, manifest["generation"])
+    if drop:
+        _sweep(path, manifest["generation"])
     loaded = {i: _read_part(names[i]) for i in touched}
     all_positions = [loaded[i][0] if i in loaded else _read_part(n, frame=False)[0] for i, n in enumerate(names)]
     dropped = []
@@ -267,7 +292,8 @@ def drop_rows(path: Path, column: str, values: Collection) -> Dropped | None:
             return None
         gone = frame[column].isin(values).to_numpy()
         if gone.any():
-            _write_file(names[i], positions[~gone], frame.loc[~gone])
+            if drop:
+                _write_file(names[i], positions[~gone], frame.loc[~gone])
             dropped.append((positions[gone], frame.loc[gone]))
     if dropped:
         rows = _assemble({**manifest, "range_index": None}, dropped)

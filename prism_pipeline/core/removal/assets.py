@@ -35,7 +35,7 @@ from prism_pipeline.core.hashing import code_version
 from prism_pipeline.core.removal import footprint as footprints
 from prism_pipeline.core.removal import ledger, redact, requests
 from prism_pipeline.core.removal.footprint import RUN_FOOTPRINTS, Footprint, purge_flag_cache, purge_reviews
-from prism_pipeline.core.removal.jobs import REMOVAL_JOB
+from prism_pipeline.core.removal.jobs import REMOVAL_JOB, missing_before_removal
 from prism_pipeline.core.removal.ledger import LEDGER_FILENAME
 from prism_pipeline.core.removal.redact import redact_state
 from prism_pipeline.core.removal.requests import REQUESTS_FILENAME, load_or_create_salt, load_requests
@@ -63,8 +63,8 @@ class _CachePurge:
     """Runs :func:`purge_flag_cache` in a thread as soon as the redaction knows the hashes:
     SQLite releases the GIL, so deleting from the ~120 MB cache and rebuilding it overlaps with
     the redaction of the remaining tables instead of adding to it (measured: erasure 1.2 s
-    against 1.5 s one after the other). Runs are queued one at a time (dagster.yaml), so no
-    other run writes the cache meanwhile."""
+    against 1.5 s one after the other). The run holds the state folder's lock (core/lock.py),
+    so no other run writes the cache meanwhile."""
 
     def __init__(self, path):
         self.path, self.hashes, self._thread, self._result = path, set(), None, (0, None)
@@ -142,6 +142,10 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         pending = ledger.pending(removal_requests, paths.state / LEDGER_FILENAME)
         if pending.empty:
             return dg.Output(empty, metadata={"requests": len(removal_requests), "pending": 0})
+        if context.job_name == REMOVAL_JOB:  # (a full run rebuilds whatever is missing)
+            problem = missing_before_removal(dataset, paths)
+            if problem:
+                raise dg.Failure(description=problem)
         salt = load_or_create_salt(paths.state)
         # Shard cache files left by a killed sharded run (core/flags/cache.py, "Shard files")
         # may hold the removed texts' hashes; they are only unmerged work, so they go whole.
@@ -153,18 +157,16 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
                                      on_removed_only=cache_purge.start)
         finally:
             deleted = cache_purge.join()
-        if redaction is None and context.job_name == REMOVAL_JOB:
-            raise dg.Failure(description=f"nothing is stored under {paths.state} yet, so there is nothing to "
-                                         "redact: run the full_release job, which applies every removal request")
-        if redaction is not None and set(pending["user_hash"]) <= redaction.found_user_hashes:
+        if redaction is not None and not redaction.resumed and set(pending["user_hash"]) <= redaction.found_user_hashes:
             footprint = redaction.footprint
             request_of = dict(zip(pending["user_hash"], pending["request_id"]))
             rows_by_request = {request_of[h]: rows for h, rows in redaction.rows_by_user_hash.items()
                                if h in request_of}
             source = "stored state"
         else:
-            # Nothing stored yet, or a pending participant is no longer in the stored state (an
-            # earlier run redacted it and failed before the ledger): the raw files tell.
+            # Nothing stored yet, a pending participant no longer in the stored state (an earlier
+            # run redacted it and failed before the ledger), or an erasure killed midway and
+            # completed now (this run dropped only the rest): the raw files tell.
             raw = dataset.function(dataset.raw_footprint)(paths.raw, removal_requests, salt)
             footprint = Footprint(raw.ids, raw.removed_only_hashes)
             rows_by_request = {r: rows for r, rows in raw.rows_by_request.items()
