@@ -98,3 +98,54 @@ def test_metadata_lineage(ui):
         pytest.skip(f"asset(s) not in the code location yet: {', '.join(missing)}")
     assert "utterances" in ancestors(parents, "text_instances")
     assert "text_instances" in ancestors(parents, "metadata_release")
+
+
+def test_daemon_runs_wait_in_the_queue_while_a_cli_run_holds_the_state_folder(ui):
+    """A run launched from the UI and the removal sensor's run stay Queued while `prism-pipeline
+    run` is in progress on the same folders (the run queue's limit per code location); the
+    request that arrived meanwhile is not published by the CLI run but applied by the sensor's
+    run after it. Last in the module: it removes a participant."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from prism_pipeline.prism.inputs.parse import read_survey
+
+    faults = Path(__file__).resolve().parent / "faults"
+    barrier = ui.home.parent / "paused"
+    env = {**os.environ, "DAGSTER_HOME": str(ui.home), "PRISM_RAW_DIR": str(ui.raw), "PRISM_OUTPUT_DIR": str(ui.out),
+           "PRISM_STATE_DIR": str(ui.state), "PYTHONPATH": str(faults),
+           "PRISM_TEST_FAULT": f"pause:prism_pipeline.core.release.publish:publish_release:1:{barrier}"}
+    cli = subprocess.Popen([str(Path(sys.executable).parent / "prism-pipeline"), "run"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not Path(f"{barrier}.reached").exists():  # the CLI run is about to publish
+        assert cli.poll() is None and time.monotonic() < deadline, cli.stdout.read()
+        time.sleep(0.2)
+    client = ui.client()
+    launched = client.submit_job_execution("full_release", repository_location_name=LOCATION,
+                                           repository_name=REPOSITORY)
+    env.pop("PRISM_TEST_FAULT")
+    removed = subprocess.run([str(Path(sys.executable).parent / "prism-pipeline"), "remove", "user1"], env=env,
+                             capture_output=True, text=True)
+    assert removed.returncode == 0, removed.stderr
+    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        deadline = time.monotonic() + 120
+        while not instance.get_runs(dg.RunsFilter(job_name="removal_rerun")):  # the sensor ticks every 30 s
+            assert time.monotonic() < deadline, ui.log_tail()
+            time.sleep(1)
+        [sensor_run] = instance.get_runs(dg.RunsFilter(job_name="removal_rerun"))
+        time.sleep(5)  # long enough for the queue to have started them, were it going to
+        assert client.get_run_status(launched) == dg.DagsterRunStatus.QUEUED
+        assert client.get_run_status(sensor_run.run_id) == dg.DagsterRunStatus.QUEUED
+    Path(f"{barrier}.go").touch()
+    output, _ = cli.communicate(timeout=300)
+    assert cli.returncode == 1
+    assert "removal request rr-0001 arrived during this run for participants of this release" in output
+    statuses = {run_id: wait_for_run(ui, run_id) for run_id in (launched, sensor_run.run_id)}
+    assert statuses[sensor_run.run_id] == dg.DagsterRunStatus.SUCCESS, ui.log_tail()
+    survey = [json.loads(line)["user_id"] for line in (ui.out / "survey.jsonl").read_text().splitlines()]
+    assert "user1" not in survey
+    assert len(survey) == len(read_survey(ui.raw / "survey.jsonl")) - 1
