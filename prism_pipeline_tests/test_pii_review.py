@@ -160,3 +160,30 @@ def test_export_before_any_run_says_what_to_do(setup):
     assert (proc.returncode, proc.stderr) == (
         2, f"review-pii: pii_review_evidence is not materialised under {root / 'state'}: run `prism-pipeline run` "
            "first\n")
+
+
+def test_filth_spans_are_kept_in_the_flag_cache_by_text_hash(tmp_path):
+    """The evidence's spans come from the flag cache when it has them (as the flags do): a warm
+    run does not run scrubadub again; the missing ones are computed and stored."""
+    from prism_pipeline.core.flags.cache import FlagCache
+    from prism_pipeline.core.flags.pii import ScrubadubDetector
+    from prism_pipeline.core.flags.pii_review import EVIDENCE_DETECTOR, review_evidence
+
+    texts = [SELF, FEEDBACK]
+    instances = pd.DataFrame({"column_id": ["self_description", "open_feedback"], "text": texts})
+    flags = pd.DataFrame({"text_sha256": [text_sha256(t) for t in texts], "pii_flag": [True, True]})
+    review = manual_review.empty_review(kinds=KINDS)
+    with FlagCache(tmp_path / "cache.sqlite") as cache:
+        first = review_evidence(instances, flags, review, KINDS, cache=cache)
+        assert sorted(first["filth_types"]) == ["email", "email;phone"]
+        version = ScrubadubDetector().version
+        stored = cache.get_many_json(EVIDENCE_DETECTOR, version, flags["text_sha256"])
+        assert {h: json.loads(v) for h, v in stored.items()} == dict(zip(first["text_sha256"],
+                                                                         map(json.loads, first["spans"])))
+        one = text_sha256(SELF)
+        cache.put_many_json(EVIDENCE_DETECTOR, version, [(one, '[["url", 0, 1]]')])  # what the cache says wins
+        again = review_evidence(instances, flags, review, KINDS, cache=cache).set_index("text_sha256")
+    first = first.set_index("text_sha256")
+    assert (again.loc[one, "spans"], again.loc[one, "filth_types"]) == ('[["url", 0, 1]]', "url")
+    other = text_sha256(FEEDBACK)
+    assert again.loc[other].equals(first.loc[other])

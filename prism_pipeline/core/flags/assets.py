@@ -248,8 +248,10 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
                     "into a reviewer sheet. Metadata: counts per filth type only.",
         metadata={"dagster/column_schema": evidence_check.column_schema()},
     )
-    def pii_review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, pii_manual_review: pd.DataFrame):
-        evidence = pii_review.review_evidence(text_instances, text_flags, pii_manual_review, kinds)
+    def pii_review_evidence(paths: DatasetPaths, text_instances: pd.DataFrame, text_flags: pd.DataFrame,
+                            pii_manual_review: pd.DataFrame):
+        with FlagCache(paths.state / DEFAULT_FILENAME) as cache:
+            evidence = pii_review.review_evidence(text_instances, text_flags, pii_manual_review, kinds, cache=cache)
         yield dg.Output(evidence, metadata={
             "dagster/row_count": len(evidence),
             "pending_distinct_texts": int((~evidence["reviewed"]).sum()),

@@ -27,6 +27,7 @@ import pandas as pd
 from prism_pipeline.core.atomic import atomic_write_text
 from prism_pipeline.core.dataset import TextKinds
 from prism_pipeline.core.flags import manual_review
+from prism_pipeline.core.flags.cache import FlagCache
 from prism_pipeline.core.flags.pii import ScrubadubDetector
 from prism_pipeline.core.hashing import hash_texts
 
@@ -61,20 +62,32 @@ def flagged_human_texts(text_instances: pd.DataFrame, text_flags: pd.DataFrame, 
     return rows.drop_duplicates(key(kinds)).join(counts, on=key(kinds))
 
 
+EVIDENCE_DETECTOR = "scrubadub_filth"  # the flag cache's entries of each text's filth spans
+
+
+def _filth(texts: pd.DataFrame, detector: ScrubadubDetector, cache: FlagCache | None) -> list[list]:
+    """The filth spans of each text: from the flag cache by text hash (as its flags are, under
+    scrubadub's version), the missing ones computed and stored. A warm run then never imports
+    scrubadub; a removal deletes a removed text's entries with its flags."""
+    hashes = texts["text_sha256"].astype("str").tolist()
+    cached = cache.get_many_json(EVIDENCE_DETECTOR, detector.version, hashes) if cache is not None else {}
+    computed = {h: [list(span) for span in detector.filth(t)]
+                for h, t in zip(hashes, texts["text"]) if h not in cached}
+    if cache is not None and computed:
+        cache.put_many_json(EVIDENCE_DETECTOR, detector.version, [(h, json.dumps(f)) for h, f in computed.items()])
+    return [computed[h] if h in computed else json.loads(cached[h]) for h in hashes]
+
+
 def review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, review: pd.DataFrame, kinds: TextKinds,
-                    detector: ScrubadubDetector | None = None) -> pd.DataFrame:
+                    detector: ScrubadubDetector | None = None, cache: FlagCache | None = None) -> pd.DataFrame:
     """The ``pii_review_evidence`` table (columns :func:`evidence_columns`, canonical order).
 
     ``filth_types``: the distinct types that fired, sorted, ``;``-joined (``email;phone``);
     ``spans``: JSON ``[[type, start, end], ...]`` in text order (character offsets);
-    ``reviewed``: the key has a verdict in ``review``."""
+    ``reviewed``: the key has a verdict in ``review``. ``cache``: the flag cache, which keeps
+    the spans by text hash (:func:`_filth`)."""
     texts = flagged_human_texts(text_instances, text_flags, kinds)
-    if len(texts):
-        detector = detector or ScrubadubDetector()
-        # Few texts (167 at PRISM scale): one scrubadub pass each is cheaper than caching.
-        filth = [detector.filth(t) for t in texts["text"]]
-    else:
-        filth = []
+    filth = _filth(texts, detector or ScrubadubDetector(), cache) if len(texts) else []
     reviewed = pd.MultiIndex.from_frame(texts[key(kinds)].astype("str")).isin(
         pd.MultiIndex.from_frame(review[key(kinds)].astype("str")))
     table = pd.DataFrame({
@@ -82,7 +95,7 @@ def review_evidence(text_instances: pd.DataFrame, text_flags: pd.DataFrame, revi
         "text_sha256": texts["text_sha256"].astype("str").to_numpy(),
         "instances": texts["instances"].to_numpy(dtype="int64"),
         "filth_types": pd.Series([";".join(sorted({t for t, _, _ in f})) for f in filth], dtype="str"),
-        "spans": pd.Series([json.dumps([list(x) for x in f]) for f in filth], dtype="str"),
+        "spans": pd.Series([json.dumps(f) for f in filth], dtype="str"),
         "reviewed": pd.Series(reviewed, dtype=bool),
     })
     return manual_review.canonical_order(table.astype({kinds.column: "str", "text_sha256": "str"}), kinds)
