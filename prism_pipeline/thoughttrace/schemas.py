@@ -40,6 +40,9 @@ USER_ID = r"^user\d+$"
 OFFSET_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}:\d{2}$"
 Z_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 ANSWER_COLUMNS = layout.SURVEY_KEYS
+# The ids of a message, thought or survey answer are its conversation's, whose model checks them:
+# a bad id is reported once, on its line's `id`, not again for every message of the line.
+_COPY = "The conversation's (checked by ConversationsSchema)"
 
 
 def parse_times(values: pd.Series) -> pd.Series:
@@ -57,7 +60,7 @@ class ConversationsSchema(pa.DataFrameModel):
 
     conversation_id: Series[str] = pa.Field(unique=True, str_matches=CONVERSATION_ID, metadata=SENSITIVE,
                                             description="`id`: user{N}_task{K}_conversation{M}")
-    user_id: Series[str] = pa.Field(str_matches=USER_ID, metadata=SENSITIVE, description="The part of id before '_'")
+    user_id: Series[str] = pa.Field(metadata=SENSITIVE, description="The part of id before '_' (user{N})")
     model_name: Series[str] = pa.Field(str_length={"min_value": 1}, description="Display name, e.g. Claude Opus 4.6")
     model_provider: Series[str] = pa.Field(str_length={"min_value": 1}, description="e.g. Anthropic")
     created_at: Series[str] = pa.Field(str_matches=OFFSET_TIME, description="ISO 8601 with offset")
@@ -83,8 +86,8 @@ class MessagesSchema(pa.DataFrameModel):
     """``messages[i]``, one row per message, indexed by (line, message position, the key of its
     thought list: ``reasons`` or ``reactions``); the columns of ``messages.jsonl``."""
 
-    conversation_id: Series[str] = pa.Field(str_matches=CONVERSATION_ID, metadata=SENSITIVE)
-    user_id: Series[str] = pa.Field(str_matches=USER_ID, metadata=SENSITIVE)
+    conversation_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
+    user_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
     message_index: Series[int] = pa.Field(ge=0, description="0-based position in the conversation")
     message_id: Series[int] = pa.Field(ge=0, description="The message's `id`: epoch milliseconds")
     type: Series[str] = pa.Field(isin=layout.MESSAGE_TYPES)
@@ -119,8 +122,8 @@ class ThoughtsSchema(pa.DataFrameModel):
     """The reasons and reactions, one row per thought, indexed by (line, message position, list
     key, position in the list); the columns of ``thoughts.jsonl``."""
 
-    conversation_id: Series[str] = pa.Field(str_matches=CONVERSATION_ID, metadata=SENSITIVE)
-    user_id: Series[str] = pa.Field(str_matches=USER_ID, metadata=SENSITIVE)
+    conversation_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
+    user_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
     message_index: Series[int] = pa.Field(ge=0)
     thought_index: Series[int] = pa.Field(ge=0, description="0-based position in its message's list")
     kind: Series[str] = pa.Field(isin=layout.THOUGHT_KINDS, description="reason (from `reasons`) or reaction")
@@ -148,8 +151,8 @@ class SurveyAnswersSchema(pa.DataFrameModel):
     """``survey_answers[0]`` of the conversations that have one (index ``line``): every value a
     string; a user's conversations carry the same answers."""
 
-    conversation_id: Series[str] = pa.Field(unique=True, str_matches=CONVERSATION_ID, metadata=SENSITIVE)
-    user_id: Series[str] = pa.Field(str_matches=USER_ID, metadata=SENSITIVE)
+    conversation_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
+    user_id: Series[str] = pa.Field(metadata=SENSITIVE, description=_COPY)
     age: Series[str] = pa.Field(str_matches=r"^[0-9]+$", description="Digits, e.g. '31'")
     gender: Series[str]
     education: Series[str] = pa.Field(description="e.g. Undergraduate, Graduate")
