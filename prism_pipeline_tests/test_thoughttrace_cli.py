@@ -2,8 +2,10 @@
 generate, run, run --unsynced, remove, run --job removal_rerun, review-pii, audit, and a bad
 record that fails the run on its line and field with the previous release kept."""
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +28,9 @@ def _run(*args, env, check=True):
 @pytest.fixture
 def env(tmp_path):
     (tmp_path / "home").mkdir()
-    return {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
-            "THOUGHTTRACE_REFERENCE_DIR": str(Path(__file__).resolve().parents[1] / "data" / "thoughttrace"
-                                              / "reference")}
+    reference = tmp_path / "reference"  # a copy: review-pii import writes the review table
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "thoughttrace" / "reference", reference)
+    return {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "THOUGHTTRACE_REFERENCE_DIR": str(reference)}
 
 
 def test_generate_run_unsynced_remove_and_rerun(tmp_path, env):
@@ -71,9 +73,24 @@ def test_generate_run_unsynced_remove_and_rerun(tmp_path, env):
     assert json.loads((out / "stats.json").read_text())["users"] == 10
 
     proc = _run("review-pii", "--dataset", "thoughttrace", "export", "--state", str(state), env=env)
-    assert "pending PII flags" in proc.stdout and (state / "pii_review_sheet.csv").exists()
-    header = (state / "pii_review_sheet.csv").read_text().splitlines()[0]
-    assert header.startswith("text_kind,text_sha256,")
+    assert "pending PII flags" in proc.stdout
+    sheet = state / "pii_review_sheet.csv"
+    with sheet.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and list(rows[0])[:2] == ["text_kind", "text_sha256"]
+    for row in rows:  # the reviewer's verdicts: every hit a false alarm
+        row.update(verdict="false", reviewer="annotator-1")
+    with sheet.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    proc = _run("review-pii", "--dataset", "thoughttrace", "import", "--state", str(state), env=env)
+    assert f"imported {len(rows)} verdicts" in proc.stdout
+    _run("run", "--dataset", "thoughttrace", *dirs, "--unsynced", "--log-level", "WARNING", env=env)
+    metadata = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    reviewed = [m for m in metadata if m["pii_manual_flag"] is not None]
+    assert reviewed and all(m["pii_flag"] and m["pii_manual_flag"] is False for m in reviewed)
+    assert len({(m["text_kind"]) for m in reviewed}) >= 1
     proc = _run("audit", "--dataset", "thoughttrace", "--out", str(out), "--state", str(state), env=env)
     assert "# ThoughtTrace release audit report" in (out / "audit_report.md").read_text()
 

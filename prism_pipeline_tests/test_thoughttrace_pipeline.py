@@ -125,6 +125,7 @@ def test_a_removal_leaves_nothing_of_the_user_and_keeps_every_other_row(tiny_tho
     assert check.passed and check.metadata["identifiers_scanned"].value == 3
     assert scan_paths([out, world.state], gone, []) == {}
     assert event_log_matches(world.instance, gone, []) == 0
+    assert event_log_matches(world.instance, {"user12", "user12_task1_conversation1"}, []) == 0  # ids never logged
     # every other line byte for byte, in order (stats.json recounted)
     for f in JSONL:
         kept = [line for line in before[f].splitlines(keepends=True) if b'"user7' not in line]
