@@ -100,7 +100,8 @@ def main() -> None:
     for scale in args.scales:
         result = bench(scale, args.seed, args.out / f"scale-{scale:g}")
         results.append(result)
-        print(f"\nscale {scale:g}, seed {args.seed}, {result['cores']} cores; raw {result['raw_bytes'] / 2**20:.1f} MiB")
+        raw_mib = result["raw_bytes"] / 2**20
+        print(f"\nscale {scale:g}, seed {args.seed}, {result['cores']} cores; raw {raw_mib:.1f} MiB")
         print(f"{'run':30s} {'printed s':>9s} {'wall s':>7s} {'Dagster s':>9s} {'peak MiB':>8s}")
         for row in result["runs"]:
             print(f"{row['step']:30s} {row['printed_seconds'] or 0:9.2f} {row['wall_seconds']:7.2f} "

@@ -115,7 +115,8 @@ REASON_TEXTS = {
         "I realised I actually wanted something else.", "Starting over with a clearer question.",
         "Switching to a related problem instead."),
     "context_grounding_and_constraints": (
-        "I added my budget so it stops suggesting expensive options.", "Giving it my constraints: little time and no car.",
+        "I added my budget so it stops suggesting expensive options.",
+        "Giving it my constraints: little time and no car.",
         "I told it where I live because the advice depends on it.", "Adding details about my situation.",
         "It needs to know I am a beginner.", "I mentioned the deadline so the plan is realistic."),
     "content_expectation": (

@@ -123,7 +123,8 @@ def test_dagster_materializes_the_code_location_from_its_variables(tmp_path, env
     raw = tiny_raw_dir(tmp_path / "raw")
     env = {**env, "THOUGHTTRACE_RAW_DIR": str(raw), "THOUGHTTRACE_OUTPUT_DIR": str(tmp_path / "other"),
            "THOUGHTTRACE_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "prism_pipeline.thoughttrace.definitions",
-                           "--select", "*"], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m",
+                           "prism_pipeline.thoughttrace.definitions", "--select", "*"],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "other" / "stats.json").exists() and (tmp_path / "state" / "assets" / "messages").exists()

@@ -38,7 +38,8 @@ def _checks(result):
 def test_the_release_files_and_their_counts(tiny_thoughttrace):
     out = tiny_thoughttrace.out
     assert sorted(p.name for p in out.iterdir()) == sorted([*RELEASE_FILES, "README.md"])
-    failed = {(c.check_name, c.severity.value, c.description) for c in _checks(tiny_thoughttrace.result) if not c.passed}
+    failed = {(c.check_name, c.severity.value, c.description)
+              for c in _checks(tiny_thoughttrace.result) if not c.passed}
     assert failed == {("message_texts_normalised", "WARN", "2 message texts normalised (1 to 'EMPTY STRING')"),
                       ("pii_reviews_pending", "WARN", "1 human text flagged for PII awaits review")}
     assert json.loads((out / "stats.json").read_text()) == {
@@ -91,9 +92,11 @@ def test_the_flags_of_known_texts(tiny_thoughttrace):
 
 def test_the_dataset_card(tiny_thoughttrace):
     card = (tiny_thoughttrace.out / "README.md").read_text()
-    assert card.startswith('---\npretty_name: "ThoughtTrace"\nlicense: cc-by-4.0\nconfigs:\n- config_name: thoughttrace\n')
+    assert card.startswith('---\npretty_name: "ThoughtTrace"\nlicense: cc-by-4.0\nconfigs:\n'
+                           '- config_name: thoughttrace\n')
     assert f"| ThoughtTrace.jsonl | 5 | {(tiny_thoughttrace.out / 'ThoughtTrace.jsonl').stat().st_size:,} |" in card
-    assert "| PII found by scrubadub (pii_flag) | 1 |" in card and "| moderation flagged (moderation_flag.flagged) | 1 |" in card
+    assert "| PII found by scrubadub (pii_flag) | 1 |" in card
+    assert "| moderation flagged (moderation_flag.flagged) | 1 |" in card
     assert "messages alternate user/assistant from user" in card
     assert "Model responses: the card gives them no licence of their own" in card
     assert "| removal_requests_csv | state/removal_requests.csv | absent |" in card

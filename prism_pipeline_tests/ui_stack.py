@@ -237,7 +237,8 @@ def workspace_locations(workspace: Path) -> tuple[str, ...]:
     """The location names a workspace file loads."""
     import yaml
 
-    return tuple(entry["python_module"]["location_name"] for entry in yaml.safe_load(workspace.read_text())["load_from"])
+    entries = yaml.safe_load(workspace.read_text())["load_from"]
+    return tuple(entry["python_module"]["location_name"] for entry in entries)
 
 
 def location_workspace(base: Path, location: str) -> Path:

@@ -195,10 +195,10 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
     version = code_version(sys.modules[__name__], table, manual_review, pii_review, runner, detectors, language, pii,
                            moderation, base, local, openai_backend,
                            *([sys.modules[frozen.match.__module__]] if frozen else []))
-    review_check = SchemaCheck("pii_manual_review", schemas.pii_manual_review_schema(kinds), manual_review.REVIEW_FILENAME,
-                               key_prefix=dataset.key_prefix)
-    evidence_check = SchemaCheck("pii_review_evidence", schemas.pii_review_evidence_schema(kinds), "pii_review_evidence",
-                                 key_prefix=dataset.key_prefix)
+    review_check = SchemaCheck("pii_manual_review", schemas.pii_manual_review_schema(kinds),
+                               manual_review.REVIEW_FILENAME, key_prefix=dataset.key_prefix)
+    evidence_check = SchemaCheck("pii_review_evidence", schemas.pii_review_evidence_schema(kinds),
+                                 "pii_review_evidence", key_prefix=dataset.key_prefix)
     flags_check = _text_flags_check(dataset)
 
     @dg.asset(
@@ -219,7 +219,8 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
     flagging = _Flagging(frozen)
     shard_ops = [flagging.shard_op(i, shards) for i in range(shards)]
     collect_flags = flagging.collect_op()
-    ins = {"text_instances": dg.AssetIn(key_prefix=prefix), "erasure": dg.AssetIn(key_prefix=prefix, dagster_type=dg.Nothing),
+    ins = {"text_instances": dg.AssetIn(key_prefix=prefix),
+           "erasure": dg.AssetIn(key_prefix=prefix, dagster_type=dg.Nothing),
            "flag_config": dg.AssetIn(key_prefix=prefix, dagster_type=dg.Nothing)}
     spec = dict(
         name="text_flags", key_prefix=prefix, group_name=GROUP, owners=owners, kinds={"python", "sqlite"},
