@@ -74,6 +74,7 @@ def test_generate_run_unsynced_remove_and_rerun(tmp_path, env):
 
     proc = _run("review-pii", "--dataset", "thoughttrace", "export", "--state", str(state), env=env)
     assert "pending PII flags" in proc.stdout
+    assert "`prism-pipeline review-pii --dataset thoughttrace import`" in proc.stdout
     sheet = state / "pii_review_sheet.csv"
     with sheet.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -86,6 +87,7 @@ def test_generate_run_unsynced_remove_and_rerun(tmp_path, env):
         writer.writerows(rows)
     proc = _run("review-pii", "--dataset", "thoughttrace", "import", "--state", str(state), env=env)
     assert f"imported {len(rows)} verdicts" in proc.stdout
+    assert "`prism-pipeline run --dataset thoughttrace` applies them" in proc.stdout
     _run("run", "--dataset", "thoughttrace", *dirs, "--unsynced", "--log-level", "WARNING", env=env)
     metadata = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     reviewed = [m for m in metadata if m["pii_manual_flag"] is not None]

@@ -42,6 +42,11 @@ def _set_dirs(dataset: Dataset, args: argparse.Namespace) -> None:
             os.environ["DAGSTER_HOME"] = str(home)
 
 
+def _option(dataset: Dataset) -> str:
+    """`` --dataset NAME`` for the commands a message tells the user to run next ("" for the default)."""
+    return "" if dataset.name == DEFAULT_DATASET else f" --dataset {dataset.name}"
+
+
 def _dir(dataset: Dataset, folder: str) -> Path:
     return Path(os.environ[dataset.env_var(folder)])
 
@@ -209,9 +214,8 @@ def cmd_remove(dataset: Dataset, args: argparse.Namespace) -> int:
     except (RemovalRequestError, InputError) as err:
         print(f"removal request refused: {err}", file=sys.stderr)
         return 2
-    dataset_option = "" if dataset.name == DEFAULT_DATASET else f" --dataset {dataset.name}"
     print(f"recorded removal request {request_id} in {state / REQUESTS_FILENAME}; apply it with "
-          f"`prism-pipeline run{dataset_option} --job removal_rerun` (the Dagster daemon's sensor does it too)")
+          f"`prism-pipeline run{_option(dataset)} --job removal_rerun` (the Dagster daemon's sensor does it too)")
     return 0
 
 
@@ -231,8 +235,8 @@ def cmd_review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
     for asset in ("pii_review_evidence", "text_instances", "text_flags"):
         path = state_store.table_path(state, [asset])
         if not path.exists():
-            print(f"review-pii: {asset} is not materialised under {state}: run `prism-pipeline run` first",
-                  file=sys.stderr)
+            print(f"review-pii: {asset} is not materialised under {state}: run "
+                  f"`prism-pipeline run{_option(dataset)}` first", file=sys.stderr)
             return 2
         tables[asset] = state_store.read(path)
     try:
@@ -244,8 +248,8 @@ def cmd_review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
             pii_review.write_sheet(sheet, out)
             print(f"wrote {len(sheet)} pending PII flags to {out}. Fill in verdict (true = real PII, false = a false "
                   "alarm) and reviewer (a pseudonym such as annotator-1), optionally reviewed_on (default today) and "
-                  f"note, then run `prism-pipeline review-pii import`. The sheet holds participant texts: keep it "
-                  "in the state dir; a removal request deletes it.")
+                  f"note, then run `prism-pipeline review-pii{_option(dataset)} import`. The sheet holds participant "
+                  "texts: keep it in the state dir; a removal request deletes it.")
             return 0
         sheet_path = Path(args.sheet) if args.sheet else state / pii_review.SHEET_FILENAME
         merged, counts = pii_review.import_sheet(pii_review.read_sheet(sheet_path, kinds),
@@ -255,7 +259,7 @@ def cmd_review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
         return 2
     manual_review.write_review(merged, review_path, kinds)
     print(f"imported {counts['imported']} verdicts into {review_path} ({counts['still_pending']} rows of the sheet "
-          "still without a verdict); `prism-pipeline run` applies them to pii_manual_flag")
+          f"still without a verdict); `prism-pipeline run{_option(dataset)}` applies them to pii_manual_flag")
     return 0
 
 
