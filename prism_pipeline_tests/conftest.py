@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from prism_pipeline.core import state_store
-from prism_pipeline_tests import pipeline
+from prism_pipeline_tests import pipeline, thoughttrace_records
 from prism_pipeline_tests.pipeline import make_defs, run_job, tiny_raw_dir
 
 pipeline.OWN_RUNS["allowed"] = False  # until a test says otherwise (_tier below)
@@ -95,3 +95,39 @@ def tiny_release(tmp_path_factory) -> TinyRelease:
         instance.dispose()
     assert result.success
     return TinyRelease(root, result)
+
+
+class TinyThoughtTrace(TinyRelease):
+    """The tiny ThoughtTrace release (``thoughttrace_records.tiny_raw_dir``); copies get
+    ThoughtTrace's definitions."""
+
+    def copy(self, target: Path, **defs_kwargs) -> World:
+        shutil.copytree(self.root, target)
+        raw, out, state = target / "raw", target / "release", target / "state"
+        instance = dg.DagsterInstance.local_temp(str(target / "dagster_home"))
+        defs_kwargs.setdefault("partition_min_rows", TINY_THOUGHTTRACE_PARTITION_MIN_ROWS)
+        return World(raw, out, state, instance, thoughttrace_records.make_defs(raw, out, state, **defs_kwargs))
+
+
+# The tiny release's text tables (19-40 rows) are stored in parts, as the real ones would be.
+TINY_THOUGHTTRACE_PARTITION_MIN_ROWS = 15
+
+
+@pytest.fixture(scope="session")
+def tiny_thoughttrace(tmp_path_factory) -> TinyThoughtTrace:
+    """The tiny ThoughtTrace sample (three users, five conversations with known texts)
+    materialised once by ``full_release`` with a persistent instance, like ``tiny_release``:
+    tests that only read it must not modify its folders; the others use ``copy``."""
+    root = tmp_path_factory.mktemp("tiny_thoughttrace")
+    raw = thoughttrace_records.tiny_raw_dir(root / "raw")
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    try:
+        with pipeline.shared_runs():
+            result = run_job(thoughttrace_records.make_defs(
+                raw, root / "release", root / "state", partition_min_rows=TINY_THOUGHTTRACE_PARTITION_MIN_ROWS),
+                instance=instance)
+    finally:
+        instance.dispose()
+    assert result.success
+    return TinyThoughtTrace(root, result)

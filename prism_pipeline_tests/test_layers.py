@@ -66,6 +66,14 @@ def test_the_engine_imports_no_dataset():
     assert leaks == set()
 
 
+def test_a_dataset_imports_no_other_dataset():
+    graph = edges()
+    assert {"thoughttrace:base", "thoughttrace:top", "thoughttrace/inputs", "thoughttrace/release"} <= set(graph)
+    crossings = {f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                 if not b.startswith("core") and a.split("/")[0].split(":")[0] != b.split("/")[0].split(":")[0]}
+    assert crossings == set()
+
+
 def test_no_two_layers_import_each_other():
     graph = edges()
     assert {"core:base", "core:top", "core/flags", "core/removal", "prism:base", "prism/inputs"} <= (

@@ -80,6 +80,11 @@ def test_prism_redacts_the_tables_that_tell_what_to_drop_last():
     assert order[-6:] == ["pii_manual_review", "pii_review_evidence", "text_flags", "text_instances",
                           "conversations_input", "survey_input"]
     assert sorted(order) == sorted(asset for asset, _ in DATASET.stored_tables)
+    from prism_pipeline.thoughttrace.dataset import DATASET as THOUGHTTRACE
+
+    # one table gives both the participants and their conversations
+    assert [asset for asset, _ in redact.redaction_order(THOUGHTTRACE)][-5:] == [
+        "pii_manual_review", "pii_review_evidence", "text_flags", "text_instances", "conversations"]
 
 
 def _stored(state):

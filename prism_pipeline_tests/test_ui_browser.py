@@ -18,10 +18,12 @@ import pytest
 
 from prism_pipeline_tests.pipeline import tiny_raw_dir
 from prism_pipeline_tests.ui_stack import (
+    LOCATION,
     REPO_ROOT,
     UiStack,
     UiStackError,
     asset_graph,
+    location_workspace,
     run_events,
     running_ui_stack,
     wait_for_run,
@@ -148,7 +150,10 @@ def screenshot_asset_graph(page, stack: UiStack, path: Path, margin: int = 12) -
 
 def test_materialize_all_in_the_ui_runs_the_whole_graph(tmp_path, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with (running_ui_stack(tmp_path / "ui", tiny_raw_dir(tmp_path / "raw")) as stack,
+    # PRISM's location alone: "Materialize all" on the global graph launches one run, and Dagster
+    # materialises assets of one code location per run (workspace.yaml also serves ThoughtTrace).
+    workspace = location_workspace(tmp_path, LOCATION)
+    with (running_ui_stack(tmp_path / "ui", tiny_raw_dir(tmp_path / "raw"), workspace=workspace) as stack,
           screenshot_on_failure(page, ARTIFACTS / "failure.png")):
         page.goto(f"{stack.url}/asset-groups")
         dismiss_community_dialog(page, stack)

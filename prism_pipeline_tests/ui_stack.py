@@ -3,7 +3,9 @@ throw-away PostgreSQL server for the PostgreSQL instance storage.
 
 ``running_ui_stack`` starts the same command as ``make ui`` on a free loopback port, with a
 temporary ``DAGSTER_HOME`` holding a copy of the committed ``dagster_home/dagster.yaml`` and the
-``PRISM_*`` variables pointing at temporary folders, waits until the code location is loaded, and
+``PRISM_*`` and ``THOUGHTTRACE_*`` variables pointing at temporary folders, waits until every code
+location of the workspace is loaded (``workspace.yaml``: PRISM's and ThoughtTrace's, or one of them,
+``location_workspace``), and
 always stops the whole process group afterwards (the run workers that the code server spawns
 belong to it too). ``running_postgres`` runs Debian's PostgreSQL binaries (initdb, pg_ctl) on a
 free loopback port in a temporary folder, as the ``postgres`` user when the tests run as root.
@@ -39,6 +41,7 @@ DAGSTER_BIN = Path(sys.executable).parent / "dagster"
 # workspace.yaml names the location after the module; a Definitions object's repository is
 # always called __repository__.
 LOCATION = "prism"
+THOUGHTTRACE_LOCATION = "thoughttrace"
 REPOSITORY = "__repository__"
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
@@ -48,13 +51,19 @@ WORKSPACE_QUERY = """
     locationOrLoadError { __typename ... on PythonError { message } } } } } }
 """
 ASSET_NODES_QUERY = """
-{ assetNodes {
-    assetKey { path }
-    groupName
-    isMaterializable
-    dependencyKeys { path }
-    dependedByKeys { path }
-    assetChecksOrError { __typename ... on AssetChecks { checks { name } } } } }
+query LocationAssets($location: String!, $repository: String!) {
+  repositoryOrError(repositorySelector: {repositoryLocationName: $location, repositoryName: $repository}) {
+    __typename
+    ... on Repository { assetNodes {
+      assetKey { path }
+      groupName
+      isMaterializable
+      dependencyKeys { path }
+      dependedByKeys { path }
+      assetChecksOrError { __typename ... on AssetChecks { checks { name } } } } }
+    ... on PythonError { message }
+  }
+}
 """
 RUN_EVENTS_QUERY = """
 query RunEvents($runId: ID!, $cursor: String) {
@@ -142,8 +151,9 @@ def stop_process_group(process: subprocess.Popen, grace_seconds: float = 20.0) -
     process.wait(timeout=10)
 
 
-def wait_until_loaded(stack: UiStack, process: subprocess.Popen, timeout: float) -> None:
-    """Until the webserver answers and the prism_pipeline location has loaded without error."""
+def wait_until_loaded(stack: UiStack, process: subprocess.Popen, timeout: float,
+                      locations: tuple[str, ...] = (LOCATION,)) -> None:
+    """Until the webserver answers and each of ``locations`` has loaded without error."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -155,12 +165,14 @@ def wait_until_loaded(stack: UiStack, process: subprocess.Popen, timeout: float)
             last = str(error)
         else:
             entries = {e["name"]: e for e in data["workspaceOrError"].get("locationEntries", [])}
-            entry = entries.get(LOCATION)
-            if entry and entry["loadStatus"] == "LOADED":
-                loaded = entry["locationOrLoadError"] or {}
-                if loaded.get("__typename") == "RepositoryLocation":
-                    return
-                raise UiStackError(f"code location {LOCATION} failed to load: {loaded.get('message')}")
+            loaded = [entries[name] for name in locations if name in entries
+                      and entries[name]["loadStatus"] == "LOADED"]
+            for entry in loaded:
+                location = entry["locationOrLoadError"] or {}
+                if location.get("__typename") != "RepositoryLocation":
+                    raise UiStackError(f"code location {entry['name']} failed to load: {location.get('message')}")
+            if len(loaded) == len(locations):
+                return
             last = f"location entries: {sorted(entries)}"
         time.sleep(0.5)
     raise UiStackError(f"UI stack not ready after {timeout:.0f}s ({last}):\n{stack.log_tail()}")
@@ -168,24 +180,28 @@ def wait_until_loaded(stack: UiStack, process: subprocess.Popen, timeout: float)
 
 @contextmanager
 def running_ui_stack(base: Path, raw: Path, *, instance_yaml: Path = INSTANCE_YAML,
-                     extra_env: dict[str, str] | None = None,
+                     extra_env: dict[str, str] | None = None, workspace: Path = WORKSPACE_YAML,
                      startup_timeout: float = 180.0) -> Iterator[UiStack]:
-    """``dagster dev -w workspace.yaml`` on a free port, its instance and outputs under ``base``."""
+    """``dagster dev -w workspace.yaml`` on a free port, its instance and outputs under ``base``
+    (``raw``: PRISM's raw folder; ThoughtTrace's folders are ``base/thoughttrace/*``)."""
     home = base / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(instance_yaml, home / "dagster.yaml")
     stack = UiStack(port=free_port(), home=home, raw=raw, out=base / "release", state=base / "state",
                     log=base / "dagster-dev.log")
+    thoughttrace = {f"THOUGHTTRACE_{name.upper()}_DIR": str(base / "thoughttrace" / name)
+                    for name in ("raw", "output", "state")}
     env = {**os.environ, "DAGSTER_HOME": str(home), "PRISM_RAW_DIR": str(raw),
-           "PRISM_OUTPUT_DIR": str(stack.out), "PRISM_STATE_DIR": str(stack.state), **(extra_env or {})}
+           "PRISM_OUTPUT_DIR": str(stack.out), "PRISM_STATE_DIR": str(stack.state), **thoughttrace,
+           **(extra_env or {})}
     with stack.log.open("wb") as log:
         process = subprocess.Popen(
-            _WITH_DEFAULT_SIGINT + [str(DAGSTER_BIN), "dev", "-w", str(WORKSPACE_YAML),
+            _WITH_DEFAULT_SIGINT + [str(DAGSTER_BIN), "dev", "-w", str(workspace),
                                     "-h", stack.host, "-p", str(stack.port)],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
     try:
-        wait_until_loaded(stack, process, startup_timeout)
+        wait_until_loaded(stack, process, startup_timeout, workspace_locations(workspace))
         yield stack
     finally:
         stop_process_group(process)
@@ -217,11 +233,35 @@ def run_events(stack: UiStack, run_id: str) -> list[dict]:
         cursor = page["cursor"]
 
 
-def asset_graph(stack: UiStack) -> dict[str, dict]:
-    """Asset nodes by key string ("a/b"): group, whether it is materialised (else a source
-    observed), parents, children and the names of their checks."""
+def workspace_locations(workspace: Path) -> tuple[str, ...]:
+    """The location names a workspace file loads."""
+    import yaml
+
+    entries = yaml.safe_load(workspace.read_text())["load_from"]
+    return tuple(entry["python_module"]["location_name"] for entry in entries)
+
+
+def location_workspace(base: Path, location: str) -> Path:
+    """A copy of workspace.yaml with only ``location``: ``Materialize all`` on the global asset
+    graph launches one run, which Dagster allows for assets of one code location only."""
+    import yaml
+
+    config = yaml.safe_load(WORKSPACE_YAML.read_text())
+    config["load_from"] = [e for e in config["load_from"] if e["python_module"]["location_name"] == location]
+    path = base / f"workspace-{location}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def asset_graph(stack: UiStack, location: str = LOCATION) -> dict[str, dict]:
+    """One code location's asset nodes by key string ("a/b"): group, whether it is materialised
+    (else a source observed), parents, children and the names of their checks."""
     nodes = {}
-    for node in stack.graphql(ASSET_NODES_QUERY)["assetNodes"]:
+    repository = stack.graphql(ASSET_NODES_QUERY, {"location": location, "repository": REPOSITORY})
+    if repository["repositoryOrError"]["__typename"] != "Repository":
+        raise UiStackError(f"location {location}: {repository['repositoryOrError']}")
+    for node in repository["repositoryOrError"]["assetNodes"]:
         checks = node["assetChecksOrError"]
         nodes["/".join(node["assetKey"]["path"])] = {
             "group": node["groupName"],

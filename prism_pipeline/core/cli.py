@@ -242,8 +242,8 @@ def report(result, seconds: float, output_dir: Path, dataset: Dataset) -> int:
                 error = event.step_failure_data.error
                 message = error.message.strip() if error else ""
                 print(f"[ERROR] step {event.step_key} failed: {message}")
-        released = {e.asset_key.to_user_string() for e in result.all_events
-                    if e.event_type_value == "ASSET_MATERIALIZATION"} & set(dataset.release_assets)
+        released = {tuple(e.asset_key.path) for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                    } & {tuple(dataset.key(asset)) for asset in dataset.release_assets}
         print(f"run {result.run_id} FAILED after {seconds:.1f}s; " + (
             f"the release in {output_dir} was written by this run, before the failure" if released else
             f"the previous release in {output_dir} is unchanged"))
@@ -298,8 +298,8 @@ def _review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
     for asset in ("pii_review_evidence", "text_instances", "text_flags"):
         path = state_store.table_path(state, [asset])
         if not path.exists():
-            print(f"review-pii: {asset} is not materialised under {state}: run `prism-pipeline run` first",
-                  file=sys.stderr)
+            print(f"review-pii: {asset} is not materialised under {state}: run "
+                  f"`{dataset.command('run')}` first", file=sys.stderr)
             return 2
         tables[asset] = state_store.read(path)
     try:
@@ -311,8 +311,8 @@ def _review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
             pii_review.write_sheet(sheet, out)
             print(f"wrote {len(sheet)} pending PII flags to {out}. Fill in verdict (true = real PII, false = a false "
                   "alarm) and reviewer (a pseudonym such as annotator-1), optionally reviewed_on (default today) and "
-                  f"note, then run `prism-pipeline review-pii import`. The sheet holds participant texts: keep it "
-                  "in the state dir; a removal request deletes it.")
+                  f"note, then run `{dataset.command('review-pii import')}`. The sheet holds participant "
+                  "texts: keep it in the state dir; a removal request deletes it.")
             return 0
         sheet_path = Path(args.sheet) if args.sheet else state / pii_review.SHEET_FILENAME
         merged, counts = pii_review.import_sheet(pii_review.read_sheet(sheet_path, kinds),
@@ -322,7 +322,7 @@ def _review_pii(dataset: Dataset, args: argparse.Namespace) -> int:
         return 2
     manual_review.write_review(merged, review_path, kinds)
     print(f"imported {counts['imported']} verdicts into {review_path} ({counts['still_pending']} rows of the sheet "
-          "still without a verdict); `prism-pipeline run` applies them to pii_manual_flag")
+          f"still without a verdict); `{dataset.command('run')}` applies them to pii_manual_flag")
     return 0
 
 

@@ -96,6 +96,16 @@ class Dataset:
     # input_config (input_settings) and flag_config (flag_settings).
     settings: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # build options read from variables
+    # The asset key prefix of every asset of the code location (PRISM: none; ThoughtTrace:
+    # ("thoughttrace",)). Asset keys are global to a Dagster workspace and instance: two code
+    # locations served by one `dagster dev` and sharing DAGSTER_HOME must not both define
+    # `erasure` or `text_flags` (Dagster keeps one node per key, and each location's sensors
+    # would read the other's observations as changes). Stored tables keep the bare name.
+    key_prefix: tuple[str, ...] = ()
+
+    def key(self, name: str) -> list[str]:
+        """The asset key path of one of the dataset's assets (``dg.AssetKey(dataset.key(name))``)."""
+        return [*self.key_prefix, name]
 
     def env_var(self, folder: str) -> str:
         """The variable that names one of the dataset's folders (``FOLDER_KEYS``)."""

@@ -121,7 +121,9 @@ class StateIOManager(dg.ConfigurableIOManager):
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         if context.has_asset_key:
-            return state_store.table_path(self.state_dir, context.asset_key.path)
+            # The key's last part: a state dir belongs to one dataset, whose key prefix
+            # (Dataset.key_prefix) only keeps its assets apart from another's in Dagster.
+            return state_store.table_path(self.state_dir, context.asset_key.path[-1:])
         output = context if isinstance(context, dg.OutputContext) else context.upstream_output
         return state_store.table_path(self.state_dir, output.get_identifier())
 
@@ -158,4 +160,4 @@ class LazyStateInputManager(dg.ConfigurableIOManager):
         raise NotImplementedError("lazy_state only loads inputs; outputs go to the io_manager")
 
     def load_input(self, context: dg.InputContext) -> LazyTable:
-        return LazyTable(state_store.table_path(self.state_dir, context.asset_key.path))
+        return LazyTable(state_store.table_path(self.state_dir, context.asset_key.path[-1:]))

@@ -148,10 +148,11 @@ def _failed_result(cases: pd.DataFrame, frame: pd.DataFrame, model, where: str,
 
 
 def violations_result(violations: pd.DataFrame, severity=dg.AssetCheckSeverity.ERROR,
-                      extra_metadata: dict | None = None, asset: str | None = None,
+                      extra_metadata: dict | None = None, asset: str | list[str] | None = None,
                       check_name: str | None = None) -> dg.AssetCheckResult:
     """Check result for cross-table rules (frames of file, line, field, problem, e.g. PRISM's
-    ``inputs/integrity.py``); ``asset`` and ``check_name`` when an asset yields it."""
+    ``inputs/integrity.py``); ``asset`` (a name or a key path) and ``check_name`` when an asset
+    yields it."""
     metadata = {"violations": len(violations), **(extra_metadata or {})}
     named = {"asset_key": dg.AssetKey(asset), "check_name": check_name} if asset else {}
     if violations.empty:
@@ -183,10 +184,15 @@ class SchemaCheck:
     name: str | None = None  # default: <asset>_schema
     locate: Locator = _line_locator  # default: the frame's index is the source line
     optional: bool = False  # a frame without columns (an absent optional file) passes
+    key_prefix: tuple[str, ...] = ()  # the asset's key prefix (``Dataset.key_prefix``)
 
     @property
     def check_name(self) -> str:
         return self.name or f"{self.asset}_schema"
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey([*self.key_prefix, self.asset])
 
     @property
     def description(self) -> str:
@@ -194,7 +200,7 @@ class SchemaCheck:
         return f"schemas.{self.model.__name__}: {summary}" + (" Blocking." if self.blocking else "")
 
     def spec(self) -> dg.AssetCheckSpec:
-        return dg.AssetCheckSpec(self.check_name, asset=self.asset, blocking=self.blocking,
+        return dg.AssetCheckSpec(self.check_name, asset=self.asset_key, blocking=self.blocking,
                                  description=self.description)
 
     def column_schema(self) -> dg.TableSchema:
@@ -202,7 +208,7 @@ class SchemaCheck:
 
     def result(self, frame: pd.DataFrame) -> dg.AssetCheckResult:
         return schema_check_result(self.model, frame, self.where, locate=self.locate, optional=self.optional,
-                                   asset_key=dg.AssetKey(self.asset), check_name=self.check_name)
+                                   asset_key=self.asset_key, check_name=self.check_name)
 
     def emit(self, output: dg.Output):
         """Yield ``output``, then this check's result on its value (an asset's last lines)."""
@@ -210,7 +216,8 @@ class SchemaCheck:
         yield self.result(output.value)
 
     def definition(self) -> dg.AssetChecksDefinition:
-        @dg.asset_check(asset=self.asset, name=self.check_name, blocking=self.blocking, description=self.description)
+        @dg.asset_check(asset=self.asset_key, name=self.check_name, blocking=self.blocking,
+                        description=self.description)
         def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
             return schema_check_result(self.model, frame, self.where, locate=self.locate, optional=self.optional)
 

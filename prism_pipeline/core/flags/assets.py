@@ -40,7 +40,10 @@ from prism_pipeline.core.validation import SchemaCheck
 
 GROUP = "metadata_flags"
 INPUTS_GROUP = "inputs"
-TEXT_FLAGS_CHECK = SchemaCheck("text_flags", schemas.TextFlagsSchema, "text_flags")
+
+
+def _text_flags_check(dataset: Dataset) -> SchemaCheck:
+    return SchemaCheck("text_flags", schemas.TextFlagsSchema, "text_flags", key_prefix=dataset.key_prefix)
 
 
 @dataclass(frozen=True)
@@ -186,19 +189,23 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
     for one dataset (module doc)."""
     if shards < 1:
         raise ValueError(f"flag shards must be >= 1, got {shards}")
-    kinds, owners = dataset.text_kinds, list(dataset.owners)
+    kinds, owners, prefix = dataset.text_kinds, list(dataset.owners), list(dataset.key_prefix)
     # The rules these assets run (the detectors' library versions are in the flag cache's keys):
     # a change in any of these files marks them unsynced.
     version = code_version(sys.modules[__name__], table, manual_review, pii_review, runner, detectors, language, pii,
                            moderation, base, local, openai_backend,
                            *([sys.modules[frozen.match.__module__]] if frozen else []))
-    review_check = SchemaCheck("pii_manual_review", schemas.pii_manual_review_schema(kinds), manual_review.REVIEW_FILENAME)
-    evidence_check = SchemaCheck("pii_review_evidence", schemas.pii_review_evidence_schema(kinds), "pii_review_evidence")
+    review_check = SchemaCheck("pii_manual_review", schemas.pii_manual_review_schema(kinds),
+                               manual_review.REVIEW_FILENAME, key_prefix=dataset.key_prefix)
+    evidence_check = SchemaCheck("pii_review_evidence", schemas.pii_review_evidence_schema(kinds),
+                                 "pii_review_evidence", key_prefix=dataset.key_prefix)
+    flags_check = _text_flags_check(dataset)
 
     @dg.asset(
         # erasure: a removal deletes the reviews of texts only the removed participants had
-        group_name=INPUTS_GROUP, owners=owners, kinds={"csv"}, code_version=version,
-        deps=["pii_manual_review_csv", "erasure"], check_specs=[review_check.spec()],
+        group_name=INPUTS_GROUP, owners=owners, kinds={"csv"}, code_version=version, key_prefix=prefix,
+        deps=[dg.AssetKey(dataset.key("pii_manual_review_csv")), dg.AssetKey(dataset.key("erasure"))],
+        check_specs=[review_check.spec()],
         description=f"Versioned manual PII review (SPEC §2.3): ({kinds.column}, sha256 of the text) → verdict, "
                     "reviewer, date. Keyed by the text's hash so a review follows its text and never stores it.",
         metadata={"dagster/column_schema": review_check.column_schema()},
@@ -212,15 +219,17 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
     flagging = _Flagging(frozen)
     shard_ops = [flagging.shard_op(i, shards) for i in range(shards)]
     collect_flags = flagging.collect_op()
-    ins = {"text_instances": dg.AssetIn(), "erasure": dg.AssetIn(dagster_type=dg.Nothing),
-           "flag_config": dg.AssetIn(dagster_type=dg.Nothing)}
+    ins = {"text_instances": dg.AssetIn(key_prefix=prefix),
+           "erasure": dg.AssetIn(key_prefix=prefix, dagster_type=dg.Nothing),
+           "flag_config": dg.AssetIn(key_prefix=prefix, dagster_type=dg.Nothing)}
     spec = dict(
-        name="text_flags", group_name=GROUP, owners=owners, kinds={"python", "sqlite"}, code_version=version,
+        name="text_flags", key_prefix=prefix, group_name=GROUP, owners=owners, kinds={"python", "sqlite"},
+        code_version=version,
         description="Per text instance: language_flag (langid 1.1.6, SPEC §2.2), pii_flag (scrubadub 2.0.1 default "
                     "cleaning changes the text) and moderation_flag (published results where the dataset has them, "
                     "else the configured backend), cached by (detector, version, sha256 of the text) in the state "
                     f"dir; {shards} flagging step(s), one per hash shard of the texts.",
-        metadata={"dagster/column_schema": TEXT_FLAGS_CHECK.column_schema()},
+        metadata={"dagster/column_schema": flags_check.column_schema()},
     )
 
     def compose(text_instances, erasure, flag_config, **frozen_input):
@@ -236,12 +245,14 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
         def text_flags(text_instances: pd.DataFrame, erasure, flag_config) -> pd.DataFrame:
             return compose(text_instances, erasure, flag_config)
     else:
-        @dg.graph_asset(ins={**ins, "frozen_table": dg.AssetIn(frozen.asset)}, **spec)
+        @dg.graph_asset(ins={**ins, "frozen_table": dg.AssetIn(dataset.key(frozen.asset))}, **spec)
         def text_flags(text_instances: pd.DataFrame, erasure, flag_config, frozen_table: pd.DataFrame) -> pd.DataFrame:
             return compose(text_instances, erasure, flag_config, frozen_table=frozen_table)
 
     @dg.asset(
         group_name=GROUP, owners=owners, kinds={"pandas"}, code_version=version, check_specs=[evidence_check.spec()],
+        key_prefix=prefix, ins={name: dg.AssetIn(key_prefix=prefix)
+                                for name in ("text_instances", "text_flags", "pii_manual_review")},
         description="Private, never released (SPEC §2.3): per PII-flagged human text (its kind, sha256 of the "
                     "text), the scrubadub filth types that fired and their character spans, and whether it has a "
                     "verdict in pii_manual_review.csv. `prism-pipeline review-pii export` turns the pending ones "
@@ -265,16 +276,17 @@ def flag_assets(dataset: Dataset, shards: int = 1, frozen: Frozen | None = None)
 def flag_checks(dataset: Dataset) -> list[dg.AssetChecksDefinition]:
     """The flags' checks of their own steps: the schema of the graph-backed ``text_flags`` (which
     cannot yield checks itself) and the review backlog."""
-    return [TEXT_FLAGS_CHECK.definition(), pii_reviews_pending_check(dataset)]
+    return [_text_flags_check(dataset).definition(), pii_reviews_pending_check(dataset)]
 
 
 def pii_reviews_pending_check(dataset: Dataset) -> dg.AssetChecksDefinition:
     """A warning on the dataset's ``metadata_table``: human texts flagged for PII that await a
     manual review (their ``pii_manual_flag`` stays null = not checked)."""
-    kinds = dataset.text_kinds
+    kinds, prefix = dataset.text_kinds, list(dataset.key_prefix)
 
-    @dg.asset_check(asset="metadata_table",
-                    additional_ins={"text_flags": dg.AssetIn(), "pii_manual_review": dg.AssetIn()},
+    @dg.asset_check(asset=dg.AssetKey(dataset.key("metadata_table")),
+                    additional_ins={"text_flags": dg.AssetIn(key_prefix=prefix),
+                                    "pii_manual_review": dg.AssetIn(key_prefix=prefix)},
                     description="Human texts flagged for PII that await a manual review (SPEC §2.3; their "
                                 "pii_manual_flag stays null = not checked). A warning.")
     def pii_reviews_pending(metadata_table: pd.DataFrame, text_flags: pd.DataFrame,

@@ -27,18 +27,19 @@ def recorded_release(instance: dg.DagsterInstance, dataset: Dataset,
     A release file whose bytes still have that sha256 can then be carried forward: dropping the
     removed participants' lines equals a rebuild from the redacted tables."""
     built_from = list(built_from)
-    keys = [dg.AssetKey(k) for k in dataset.release_assets] + [dg.AssetKey(k) for k in built_from]
+    keys = [dg.AssetKey(dataset.key(k)) for k in dataset.release_assets] + [dg.AssetKey(dataset.key(k))
+                                                                             for k in built_from]
     events = instance.get_latest_materialization_events(keys)  # one query for all
     recorded, written_at = {}, []
     for asset, file in dataset.release_assets.items():
-        event = events.get(dg.AssetKey(asset))
+        event = events.get(dg.AssetKey(dataset.key(asset)))
         meta = event.asset_materialization.metadata if event else {}
         if "sha256" not in meta:
             return None
         recorded[file] = (meta["sha256"].value, int(meta["dagster/row_count"].value))
         written_at.append(event.timestamp)
     for key in built_from:
-        event = events.get(dg.AssetKey(key))
+        event = events.get(dg.AssetKey(dataset.key(key)))
         if event is None or event.timestamp > min(written_at):
             return None
     return recorded
@@ -50,7 +51,7 @@ def card_writer(instance: dg.DagsterInstance, dataset: Dataset, state_dir: Path,
     (each one participant; every one is applied to a release before it is written)."""
 
     def card(written, on_disk) -> str:
-        sources = {f.key: latest_observed_version(instance, f.key) for f in dataset.source_files}
+        sources = {f.key: latest_observed_version(instance, dataset.key(f.key)) for f in dataset.source_files}
         removed = len(load_requests(state_dir / REQUESTS_FILENAME))
         flags = cards.flag_counts(on_disk[cards.METADATA_FILE]) if cards.METADATA_FILE in on_disk else None
         return cards.dataset_card(dataset, written, sources, removed, checked, flags)
@@ -81,7 +82,7 @@ def release_results(dataset: Dataset, published: Published, removing: bool,
                         + [f"| {w.name} | {w.rows:,} | `{w.sha256[:16]}…` |" for w in written.values()])
     for asset, file in dataset.release_assets.items():
         w = written[file]
-        yield dg.MaterializeResult(asset_key=asset, metadata={
+        yield dg.MaterializeResult(asset_key=dataset.key(asset), metadata={
             "path": dg.MetadataValue.path(str(w.path)),
             "sha256": w.sha256,
             "dagster/row_count": w.rows,
@@ -95,8 +96,9 @@ def release_results(dataset: Dataset, published: Published, removing: bool,
         })
 
 
-def column_lineage(columns, source: str, nested=None, overrides=None) -> dg.TableColumnLineage:
-    """Which upstream columns each release column derives from (``dagster/column_lineage``)."""
+def column_lineage(columns, source: str | list[str], nested=None, overrides=None) -> dg.TableColumnLineage:
+    """Which upstream columns each release column derives from (``dagster/column_lineage``);
+    assets are named by name or key path (``Dataset.key``)."""
     nested, overrides = nested or {}, overrides or {}
     deps = {}
     for col in columns:

@@ -51,7 +51,7 @@ def build_audit_report(instance: dg.DagsterInstance, graph, output_dir: Path, st
              f"and `{output_dir}`.", "", "## Release files", "",
              "| file | rows | sha256 on disk | recorded sha256 matches | run | materialised |",
              "|---|---|---|---|---|---|"]
-    release_keys = [dg.AssetKey(name) for name in dataset.release_assets]
+    release_keys = [dg.AssetKey(dataset.key(name)) for name in dataset.release_assets]
     for key in release_keys:
         if not graph.has(key):
             continue

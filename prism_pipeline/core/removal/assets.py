@@ -94,16 +94,19 @@ class _CachePurge:
 
 def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
     """``removal_requests``, ``erasure`` and ``removal_ledger`` for one dataset (module doc)."""
-    owners = list(dataset.owners)
+    owners, prefix = list(dataset.owners), list(dataset.key_prefix)
     version = code_version(sys.modules[__name__], redact, requests, footprints, ledger,
                            *[sys.modules[dataset.function(ref).__module__]
                              for ref in (dataset.raw_footprint, dataset.after_erasure) if ref])
-    release_assets = list(dataset.release_assets)
-    requests_check = SchemaCheck("removal_requests", schemas.RemovalRequestsSchema, REQUESTS_FILENAME)
-    erasure_check = SchemaCheck("erasure", schemas.erasure_schema(dataset.release_files), "erasure")
+    release_assets = [dg.AssetKey(dataset.key(name)) for name in dataset.release_assets]
+    requests_check = SchemaCheck("removal_requests", schemas.RemovalRequestsSchema, REQUESTS_FILENAME,
+                                 key_prefix=dataset.key_prefix)
+    erasure_check = SchemaCheck("erasure", schemas.erasure_schema(dataset.release_files), "erasure",
+                                key_prefix=dataset.key_prefix)
 
     @dg.asset(
-        group_name=GROUP, owners=owners, kinds={"csv"}, code_version=version, deps=["removal_requests_csv"],
+        group_name=GROUP, owners=owners, kinds={"csv"}, code_version=version, key_prefix=prefix,
+        deps=[dg.AssetKey(dataset.key("removal_requests_csv"))],
         # load_requests already rejects a malformed file; the schema restates its rules.
         check_specs=[requests_check.spec()],
         description="Removal requests (SPEC §7.7): request id, salted hash of the participant's id, date received, "
@@ -121,8 +124,8 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         yield requests_check.result(table)
 
     @dg.asset(
-        group_name=GROUP, owners=owners, kinds={"pickle", "sqlite"}, code_version=version,
-        check_specs=[erasure_check.spec()],
+        group_name=GROUP, owners=owners, kinds={"pickle", "sqlite"}, code_version=version, key_prefix=prefix,
+        ins={"removal_requests": dg.AssetIn(key_prefix=prefix)}, check_specs=[erasure_check.spec()],
         description="Apply removal requests to everything stored (SPEC §7.7, core/removal/redact.py): drop removed "
                     "participants' rows from every stored table (a row filter equals a rebuild: every table is "
                     "separable by participant), delete the flag-cache entries and manual reviews of texts only they "
@@ -181,7 +184,7 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         sheet_deleted = sheet.exists()
         sheet.unlink(missing_ok=True)
         RUN_FOOTPRINTS[context.run.run_id] = footprint
-        _observe_redactions(context, redaction.rows_by_table if redaction else {}, reviews,
+        _observe_redactions(context, dataset, redaction.rows_by_table if redaction else {}, reviews,
                             list(pending["request_id"]))
         rows = pd.DataFrame([(rid, file, n) for rid, files in sorted(rows_by_request.items())
                              for file, n in files.items()], columns=["request_id", "file", "rows"])
@@ -193,6 +196,7 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         group_name=AUDIT_GROUP, owners=owners, kinds={"jsonl"}, code_version=version, deps=release_assets,
+        key_prefix=prefix, ins={name: dg.AssetIn(key_prefix=prefix) for name in ("removal_requests", "erasure")},
         description="The removal ledger (SPEC §7.7, core/removal/ledger.py): after the release is written, one entry "
                     "per newly applied request: salted hash, dates, run id, rows removed per release file and every "
                     "release file's sha256 before and after. Append-only, atomic; no ids.",
@@ -212,8 +216,8 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
     return [removal_requests, erasure, removal_ledger]
 
 
-def _observe_redactions(context: dg.AssetExecutionContext, rows_by_table: dict[str, int], reviews_deleted: int,
-                        request_ids: list[str]) -> None:
+def _observe_redactions(context: dg.AssetExecutionContext, dataset: Dataset, rows_by_table: dict[str, int],
+                        reviews_deleted: int, request_ids: list[str]) -> None:
     """An observation on every asset whose stored table this erasure rewrote (and on the review
     table when reviews were deleted): the asset's page shows what a removal touched, with counts
     and request ids only."""
@@ -221,21 +225,21 @@ def _observe_redactions(context: dg.AssetExecutionContext, rows_by_table: dict[s
     if reviews_deleted:
         touched["pii_manual_review"] = touched.get("pii_manual_review", 0) + reviews_deleted
     for table, rows in sorted(touched.items()):
-        context.log_event(dg.AssetObservation(asset_key=table, metadata={
+        context.log_event(dg.AssetObservation(asset_key=dataset.key(table), metadata={
             "redacted_by": "erasure", "rows_removed": int(rows),
             "removal_requests": dg.MetadataValue.json(request_ids)}))
 
 
 def _release_shas(context: dg.AssetExecutionContext,
-                  release_assets: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
+                  release_assets: list[dg.AssetKey]) -> tuple[dict[str, str | None], dict[str, str]]:
     """(sha256 before, after) per release file, from the release's materialisation in this run."""
-    events = context.instance.get_latest_materialization_events([dg.AssetKey(k) for k in release_assets])
+    events = context.instance.get_latest_materialization_events(release_assets)
     before, after = {}, {}
     for key in release_assets:
-        event = events.get(dg.AssetKey(key))
+        event = events.get(key)
         if event is None or event.run_id != context.run.run_id:
-            raise dg.Failure(description=f"{key} was not written in this run: the ledger records only a release "
-                                         "written together with its removal")
+            raise dg.Failure(description=f"{key.to_user_string()} was not written in this run: the ledger records "
+                                         "only a release written together with its removal")
         meta = event.asset_materialization.metadata
         name = meta["path"].value.rsplit("/", 1)[-1]
         before[name] = None if meta.get("sha256_before") is None or meta["sha256_before"].value == "absent" \

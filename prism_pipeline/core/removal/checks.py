@@ -14,10 +14,10 @@ from prism_pipeline.core.removal.scan import scan_paths
 
 def erasure_verified_check(dataset: Dataset) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset="removal_ledger",
-        additional_ins={"removal_requests": dg.AssetIn()},
+        asset=dg.AssetKey(dataset.key("removal_ledger")),
+        additional_ins={"removal_requests": dg.AssetIn(key_prefix=list(dataset.key_prefix))},
         # The leaves of the graph besides the ledger: the scan runs after everything is written.
-        additional_deps=list(dataset.leaf_assets),
+        additional_deps=[dg.AssetKey(dataset.key(name)) for name in dataset.leaf_assets],
         required_resource_keys={"paths"},
         description="After a removal: no file under the output dir or the state dir, and no event in the Dagster "
                     "instance's event log, holds a removed participant's ids or the sha256 of a text only they had. "

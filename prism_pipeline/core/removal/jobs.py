@@ -18,7 +18,7 @@ def removal_rerun_job(dataset: Dataset):
     break (every table only loses whole participants) and run with ``full_release``."""
     return dg.define_asset_job(
         REMOVAL_JOB,
-        selection=dg.AssetSelection.assets(*dataset.removal_run_assets),
+        selection=dg.AssetSelection.assets(*[dg.AssetKey(dataset.key(name)) for name in dataset.removal_run_assets]),
         description="Apply removal requests without a rebuild: redact every stored table, the flag cache and the "
                     "reviews; recompute what is not separable by participant; carry the release forward without "
                     "the removed participants' lines where the dataset allows it (rebuilt otherwise); verify "

@@ -69,7 +69,7 @@ def redaction_order(dataset: Dataset) -> list[tuple[str, str]]:
     the tables that tell what to drop elsewhere go last (the text hashes' tables, then the
     tables aligned with the text instances, then the text instances, the conversations and the
     users), every other table first, in the dataset's order."""
-    last = [TEXT_INSTANCES, dataset.conversations_table, dataset.users_table]
+    last = list(dict.fromkeys([TEXT_INSTANCES, dataset.conversations_table, dataset.users_table]))
     rank = {"text_sha256": 1}  # aligned tables: 2; every other rule: 0
     rest = sorted((t for t in dataset.stored_tables if t[0] not in last),
                   key=lambda t: 2 if t[1].startswith("aligned:") else rank.get(t[1], 0))
@@ -93,7 +93,7 @@ def redact_state(state_dir: str | Path, dataset: Dataset, request_hashes: set[st
     # their text instances' positions and the texts only they had.
     removed_users: set[str] = set()
     known = {}
-    for asset in (dataset.users_table, dataset.conversations_table):
+    for asset in dict.fromkeys((dataset.users_table, dataset.conversations_table)):
         frame = state_store.read(state_store.table_path(state_dir, [asset]))
         known[asset] = frame
         if isinstance(frame, pd.DataFrame) and "user_id" in frame.columns:

@@ -24,12 +24,13 @@ def removal_request_sensor(dataset: Dataset, job) -> dg.SensorDefinition:
         if not path.exists():
             return dg.SkipReason("no removal_requests.csv")
         version = sha256_path(path)
-        if version == latest_observed_version(context.instance, REQUESTS_SOURCE):
+        if version == latest_observed_version(context.instance, dataset.key(REQUESTS_SOURCE)):
             return dg.SkipReason("requests unchanged since their last observation")
         pending = ledger.pending(load_requests(path), paths.state / LEDGER_FILENAME)
         runs = [] if pending.empty else [dg.RunRequest(
             run_key=f"removal-{version[:16]}", tags={"prism/removal_requests": ",".join(pending["request_id"])})]
-        return dg.SensorResult(run_requests=runs, asset_events=[observation_event(REQUESTS_SOURCE, path, version)],
+        return dg.SensorResult(run_requests=runs,
+                               asset_events=[observation_event(dataset.key(REQUESTS_SOURCE), path, version)],
                                skip_reason=None if runs else "every request is already applied")
 
     return removal_request_sensor

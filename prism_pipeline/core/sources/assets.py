@@ -38,7 +38,7 @@ def _source_assets(dataset: Dataset) -> list[dg.SourceAsset]:
 
     @dg.multi_observable_source_asset(
         name="observe_source_files", can_subset=True, required_resource_keys={"paths"},
-        specs=[dg.AssetSpec(f.key, group_name=f.group, owners=list(dataset.owners), kinds={"file"},
+        specs=[dg.AssetSpec(dataset.key(f.key), group_name=f.group, owners=list(dataset.owners), kinds={"file"},
                             description=f.description, metadata={"location": f"{f.folder} dir / {f.name}"})
                for f in dataset.source_files],
         description="sha256 of every raw and reference file (of every file under a folder): their data versions.",
@@ -52,7 +52,8 @@ def _source_assets(dataset: Dataset) -> list[dg.SourceAsset]:
 
     @dg.multi_observable_source_asset(
         name="observe_settings", can_subset=True, required_resource_keys={resource for resource, _ in settings.values()},
-        specs=[dg.AssetSpec(k, group_name="settings", owners=list(dataset.owners), kinds={"python"}, description=d)
+        specs=[dg.AssetSpec(dataset.key(k), group_name="settings", owners=list(dataset.owners), kinds={"python"},
+                            description=d)
                for k, (_, d) in settings.items()],
         description="sha256 of each settings resource's values: a changed seed or threshold marks its assets "
                     "unsynced.",

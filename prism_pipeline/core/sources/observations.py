@@ -30,14 +30,15 @@ def settings_observation(values: dict) -> dict:
     return {"data_version": dg.DataVersion(sha256_json(values)), "metadata": {"values": dg.MetadataValue.json(values)}}
 
 
-def observation_event(key: str, path: Path, version: str) -> dg.AssetObservation:
+def observation_event(key: str | list[str], path: Path, version: str) -> dg.AssetObservation:
     """The same observation as an event a sensor can record (SensorResult.asset_events)."""
     fields = source_observation(path, version)
     return dg.AssetObservation(asset_key=key, metadata=fields["metadata"], tags={DATA_VERSION_TAG: version})
 
 
-def latest_observed_version(instance: dg.DagsterInstance, key: str) -> str | None:
-    """The data version of a source asset's latest observation, or None before the first."""
+def latest_observed_version(instance: dg.DagsterInstance, key: str | list[str]) -> str | None:
+    """The data version of a source asset's latest observation, or None before the first
+    (``key``: its name, or its key path, ``Dataset.key``)."""
     records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(key)), limit=1).records
     if not records:
         return None
@@ -58,12 +59,12 @@ def changed_observations(instance: dg.DagsterInstance, dataset: Dataset, paths,
     for source in dataset.source_files:
         path = source_path(dataset, paths, source.key)
         version = sha256_path(path)
-        if version != latest_observed_version(instance, source.key):
-            events.append(observation_event(source.key, path, version))
+        if version != latest_observed_version(instance, dataset.key(source.key)):
+            events.append(observation_event(dataset.key(source.key), path, version))
     for key, (resource, _) in dataset.all_settings.items():
         fields = settings_observation(settings_values(resources[resource]))
         version = fields["data_version"].value
-        if version != latest_observed_version(instance, key):
-            events.append(dg.AssetObservation(asset_key=key, metadata=fields["metadata"],
+        if version != latest_observed_version(instance, dataset.key(key)):
+            events.append(dg.AssetObservation(asset_key=dataset.key(key), metadata=fields["metadata"],
                                               tags={DATA_VERSION_TAG: version}))
     return events

@@ -43,6 +43,7 @@ def files_out_of_sync(instance: dg.DagsterInstance, defs: dg.Definitions, datase
     keys = list(defs.resolve_asset_graph().materializable_asset_keys)
     events = instance.get_latest_materialization_events(keys)  # one query for all
     card_missing = not (paths.output / CARD_NAME).exists()
+    release = {dg.AssetKey(dataset.key(asset)): file for asset, file in dataset.release_assets.items()}
     out: dict[dg.AssetKey, str] = {}
     for key, event in events.items():
         if event is None:
@@ -51,7 +52,7 @@ def files_out_of_sync(instance: dg.DagsterInstance, defs: dg.Definitions, datase
         stored = meta.get(STORED_TABLE)
         if stored is not None and not state_store.is_stored(paths.state / stored.value):
             out[key] = f"its stored table {stored.value} is missing from the state folder"
-        file = dataset.release_assets.get(key.to_user_string())
+        file = release.get(key)
         if file is not None and "sha256" in meta:
             path = paths.output / file
             if not path.exists():
