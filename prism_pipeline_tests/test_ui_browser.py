@@ -2,7 +2,7 @@
 
 Playwright drives Debian's chromium (/usr/bin/chromium; Playwright's own browser download is not
 used). Screenshots go to test-artifacts/ui/ (git-ignored); with PRISM_WRITE_DOCS_SCREENSHOT=1 the
-asset-graph screenshot also replaces docs/asset-graph.png.
+asset-graph screenshots also replace docs/asset-graph.png and docs/asset-groups.png.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "asset-graph.png"
+DOCS_GROUPS_SCREENSHOT = REPO_ROOT / "docs" / "asset-groups.png"  # the groups collapsed
 UI_TIMEOUT_MS = 60_000
 RUNS_QUERY = "{ runsOrError { __typename ... on Runs { results { runId status } } } }"
 NUX_QUERY = "{ shouldShowNux }"
@@ -148,6 +149,25 @@ def screenshot_asset_graph(page, stack: UiStack, path: Path, margin: int = 12) -
                                           "width": box["width"] + 2 * margin, "height": box["height"] + 2 * margin})
 
 
+def screenshot_collapsed_groups(page, stack: UiStack, path: Path, groups: list[str],
+                                margin: int = 12) -> dict[str, float]:
+    """The Lineage page with every group collapsed, left to right, as an auditor opens it;
+    returns where each of ``groups`` starts on it (x of its name)."""
+    # Groups start collapsed on a first visit; a window of the graph's proportions, so that
+    # zoom-to-fit shows all of it.
+    page.set_viewport_size({"width": 2000, "height": 1300})
+    page.goto(f"{stack.url}/asset-groups")
+    page.get_by_text("audit", exact=True).first.wait_for()
+    hide_asset_sidebar(page)
+    page.get_by_text("fetching statuses").first.wait_for(state="detached")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(2_500)  # the zoom-to-fit and sidebar animations
+    box = page.evaluate(GRAPH_EXTENT_JS)
+    page.screenshot(path=str(path), clip={"x": box["x"] - margin, "y": box["y"] - margin,
+                                          "width": box["width"] + 2 * margin, "height": box["height"] + 2 * margin})
+    return {group: page.get_by_text(group, exact=True).first.bounding_box()["x"] for group in groups}
+
+
 def test_materialize_all_in_the_ui_runs_the_whole_graph(tmp_path, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # PRISM's location alone: "Materialize all" on the global graph launches one run, and Dagster
@@ -186,6 +206,12 @@ def test_materialize_all_in_the_ui_runs_the_whole_graph(tmp_path, page):
         page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
         page.screenshot(path=str(ARTIFACTS / "run.png"))
 
+        # The collapsed groups read as a flow, left to right: files, the removal layer, the layers
+        # built from the inputs, the release, the audit trail.
+        flow = ["raw_files", "removal", "inputs", "release", "audit"]
+        left = screenshot_collapsed_groups(page, stack, ARTIFACTS / "asset-groups.png", flow)
+        assert [left[group] for group in flow] == sorted(left.values()), left
         screenshot_asset_graph(page, stack, ARTIFACTS / "asset-graph.png")
     if os.environ.get("PRISM_WRITE_DOCS_SCREENSHOT") == "1":
         shutil.copyfile(ARTIFACTS / "asset-graph.png", DOCS_SCREENSHOT)
+        shutil.copyfile(ARTIFACTS / "asset-groups.png", DOCS_GROUPS_SCREENSHOT)
