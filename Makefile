@@ -28,9 +28,11 @@ $(VENV)/.installed-all: $(STAMP)
 	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev,dask]"
 	touch $@
 
-## Materialise every asset on the bundled sample (data/raw) and print where the release went.
+## Materialise every asset of both code locations on their bundled samples (data/raw,
+## data/thoughttrace/raw) and print where each release went.
 run: venv
 	$(BIN)/prism-pipeline run
+	$(BIN)/prism-pipeline run --dataset thoughttrace
 
 ## The fast tier: every test not marked slow (no servers, browser, cluster or whole-graph run of its own).
 test: venv
@@ -49,4 +51,4 @@ generate: venv
 	$(BIN)/prism-pipeline generate --out data/synthetic --scale 1
 
 clean:
-	rm -rf data/release data/state
+	rm -rf data/release data/state data/thoughttrace/release data/thoughttrace/state
