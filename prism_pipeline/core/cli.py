@@ -180,8 +180,9 @@ def _run(dataset: Dataset, args: argparse.Namespace) -> int:
             return 0
         for key, why in sorted(files.items()):
             print(f"{key.to_user_string()} is out of sync: {why}")
-        print(f"{changed} sources changed, {len(files)} assets' files are out of sync; rerunning {len(keys)} unsynced "
-              "assets: " + ", ".join(sorted(k.to_user_string() for k in keys)))
+        out_of_sync = f", {len(files)} assets' files are out of sync" if files else ""
+        print(f"{changed} sources changed{out_of_sync}; rerunning {len(keys)} unsynced assets: "
+              + ", ".join(sorted(k.to_user_string() for k in keys)))
         selection = sorted(keys)
     # The console shows INFO and above (progress of the flagging, warnings); every event is still
     # stored in the instance's event log for the UI. execute_job, not execute_in_process: that one
