@@ -317,14 +317,17 @@ def main() -> None:
             (f"(d) one participant changed ({d['changed_rows']} rows)", d["seconds"], d)]
     for label, seconds, r in rows:
         rss = r["peak_rss_mib"]
-        print(f"{label:44s} {seconds:9.2f} {seconds / n * 1e6:8.1f} {rss['process']:>14.0f} / {rss['largest_child']:<10.0f}")
+        print(f"{label:44s} {seconds:9.2f} {seconds / n * 1e6:8.1f} "
+              f"{rss['process']:>14.0f} / {rss['largest_child']:<10.0f}")
     if args.repeat > 1:
         print(f"(medians of {args.repeat} runs; all runs, seconds: "
               + "; ".join(f"({p}) " + ", ".join(f"{x:.2f}" for x in results[p]["all_seconds"]) for p in "bcd") + ")")
     print(f"(library and model loading, done before the timer in every phase: "
           f"{b['library_load_seconds']:.1f} s per process; the largest child before any phase work was "
-          f"{b['peak_rss_mib']['largest_child_before_phase']:.0f} MiB, a helper subprocess started while importing the libraries)")
-    print(f"\n(b) ran {b['start_method']} workers ({args.workers or os.cpu_count()}); computed {b['computed']:,} results for {b['distinct_texts']:,} distinct texts; "
+          f"{b['peak_rss_mib']['largest_child_before_phase']:.0f} MiB, a helper subprocess started while "
+          "importing the libraries)")
+    print(f"\n(b) ran {b['start_method']} workers ({args.workers or os.cpu_count()}); "
+          f"computed {b['computed']:,} results for {b['distinct_texts']:,} distinct texts; "
           f"(c) computed {c['computed']}; (d) computed {d['computed']} "
           f"({d['changed_user_texts']} distinct edited texts x 2 detectors)")
     print(f"(a)/(b) = {summary['ratio_a_over_b']:.1f}x (target >= 5x)   "

@@ -141,7 +141,8 @@ def main() -> None:
     for name, seconds, run_seconds, peak, _ in rows:
         print(f"{name:42s} {seconds:10.1f} {'' if run_seconds is None else f'{run_seconds:13.1f}':>13s} {peak:9.0f}")
     removal = rows[-1]
-    print(f"removal / cold: Dagster run {100 * removal[2] / cold[2]:.1f} %, CLI wall {100 * removal[1] / cold[1]:.1f} %")
+    print(f"removal / cold: Dagster run {100 * removal[2] / cold[2]:.1f} %, "
+          f"CLI wall {100 * removal[1] / cold[1]:.1f} %")
     for name, *_, peaks in rows[1:]:
         print(f"{name}: largest process peaked in " + ", ".join(f"{k} {m:,.0f} MiB ({s:.1f} s)" for k, m, s in peaks))
     for name, info in files.items():

@@ -59,7 +59,8 @@ def main() -> None:
     print(f"{'run':30s} {'CLI wall s':>10s} {'Dagster run s':>13s} {'peak MiB':>9s}")
     for name, seconds, run_seconds, peak in rows:
         print(f"{name:30s} {seconds:10.1f} {run_seconds:13.2f} {peak:9.0f}")
-    print(f"median removal / cold: Dagster run {100 * run_ratio:.1f} % (target <= 10 %), CLI wall {100 * wall_ratio:.1f} %")
+    print(f"median removal / cold: Dagster run {100 * run_ratio:.1f} % (target <= 10 %), "
+          f"CLI wall {100 * wall_ratio:.1f} %")
     print("median removal run, steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in median[3]))
     (out / "results.json").write_text(json.dumps(
         {"scale": args.scale,

@@ -55,7 +55,8 @@ def main() -> None:
         seconds, peak, stdout = _timed(cmd, env)
         match = RERUN.search(stdout)
         steps.append({"step": name, "seconds": round(seconds, 2), "peak_mib": round(peak),
-                      "assets_rerun": int(match.group(1)) if match else (0 if "nothing is unsynced" in stdout else None),
+                      "assets_rerun": (int(match.group(1)) if match
+                                       else (0 if "nothing is unsynced" in stdout else None)),
                       "which": match.group(2).split(", ") if match else []})
         return stdout
 

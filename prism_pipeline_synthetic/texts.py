@@ -112,11 +112,12 @@ _OPENING = {
     ),
 }
 _OPENING_PREFIX = (
-    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "Hi! ", "Hello. ", "Hey, ", "Good morning. ", "Quick question. ",
-    "I am curious. ", "Honestly, ", "I was wondering, ", "Hi there, ",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "Hi! ", "Hello. ", "Hey, ", "Good morning. ",
+    "Quick question. ", "I am curious. ", "Honestly, ", "I was wondering, ", "Hi there, ",
 )
 _OPENING_SUFFIX = (
-    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", " Please keep it short.", " Be honest.", " I would like a detailed answer.",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    " Please keep it short.", " Be honest.", " I would like a detailed answer.",
     " Explain your reasoning.", " Thanks!", " Give me examples.", " Keep it simple please.",
 )
 _CONTEXT = (

@@ -123,7 +123,8 @@ class FakeModerationServer:
                 status = 404
             elif status == 200 and not (isinstance(body, dict) and isinstance(body.get("input"), list)):
                 status = 400
-            self.requests.append(RecordedRequest(handler.path, {k.lower(): v for k, v in handler.headers.items()}, body, status))
+            self.requests.append(RecordedRequest(handler.path, {k.lower(): v for k, v in handler.headers.items()},
+                                                 body, status))
         headers = {"content-type": "application/json"}
         if status == 200:
             payload: dict[str, Any] = {

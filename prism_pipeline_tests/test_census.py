@@ -131,7 +131,8 @@ def test_verify_manifest_names_an_altered_file(tmp_path):
 def test_verify_manifest_names_a_missing_and_an_unlisted_file(tmp_path):
     census_dir = _copy_census(tmp_path)
     (census_dir / "us_census_age_sex_nativeonly.xlsx").unlink()
-    with pytest.raises(CensusFileError, match=r"^us_census_age_sex_nativeonly\.xlsx: listed in MANIFEST\.csv but missing"):
+    with pytest.raises(CensusFileError, match=r"^us_census_age_sex_nativeonly\.xlsx: listed in MANIFEST\.csv "
+                                              r"but missing"):
         verify_manifest(census_dir)
 
     census_dir = _copy_census(tmp_path / "second")
@@ -167,7 +168,8 @@ def test_tidy_csv_round_trip_and_validation(tmp_path, cells):
     pd.testing.assert_frame_equal(again, cells)
 
     incomplete = cells.drop(columns="share_of_adults").iloc[1:]
-    with pytest.raises(CensusFileError, match=r"do not cover exactly the 120 cells; first mismatch \['UK', '18-24 years old', 'Asian', 'Female'\]"):
+    with pytest.raises(CensusFileError, match=r"do not cover exactly the 120 cells; first mismatch "
+                                              r"\['UK', '18-24 years old', 'Asian', 'Female'\]"):
         census_cells_from_counts(incomplete)
     duplicated = pd.concat([cells.iloc[:1], cells], ignore_index=True).drop(columns="share_of_adults")
     with pytest.raises(CensusFileError, match=r"repeat 1 cell"):

@@ -25,8 +25,8 @@ def test_dagster_asset_materialize_on_another_dataset(tmp_path):
     raw = tiny_raw_dir(tmp_path / "raw")
     env = _env(tmp_path, PRISM_RAW_DIR=str(raw), PRISM_OUTPUT_DIR=str(tmp_path / "other"),
                PRISM_STATE_DIR=str(tmp_path / "state"))
-    proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "prism_pipeline.prism.definitions", "--select", "*"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "prism_pipeline.prism.definitions",
+                           "--select", "*"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [
         "README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]

@@ -110,7 +110,8 @@ def test_every_stored_id_is_visible_to_the_scanner(tmp_path):
     n_ut, n_int = len(ids), ids["interaction_id"].nunique()
     assert (n_ut, n_int) == (4800, 1800)
     assert scan_paths([path], ids["utterance_id"].tolist(), []) == {str(path): pytest.approx(2 * n_ut, abs=3)}
-    assert scan_paths([path], ids["interaction_id"].unique().tolist(), []) == {str(path): pytest.approx(2 * n_int, abs=3)}
+    assert scan_paths([path], ids["interaction_id"].unique().tolist(), []) == {
+        str(path): pytest.approx(2 * n_int, abs=3)}
     assert scan_paths([path], ["c600", "ut4800", "int1800", "c6000"], []) == {}
 
 

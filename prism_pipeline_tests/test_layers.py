@@ -82,6 +82,7 @@ def test_no_two_layers_import_each_other():
     nodes = set(graph) | {b for targets in graph.values() for b in targets}
     while nodes - set(order):  # a node whose imports are all placed (Kahn's algorithm)
         ready = sorted(n for n in nodes - set(order) if graph.get(n, set()) <= set(order))
-        assert ready, f"an import cycle among {sorted(nodes - set(order))}: {({n: sorted(graph.get(n, ())) for n in nodes - set(order)})}"
+        assert ready, (f"an import cycle among {sorted(nodes - set(order))}: "
+                       f"{({n: sorted(graph.get(n, ())) for n in nodes - set(order)})}")
         order += ready
     assert order.index("core:base") < order.index("core/flags") < order.index("core:top")

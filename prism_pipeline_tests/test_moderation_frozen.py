@@ -71,7 +71,8 @@ def test_load_frame_shape_and_values(published: Path) -> None:
     frame = load_frozen_moderation(published)
     assert list(frame.columns) == KEYS + list(FLAT_COLUMNS)
     assert len(frame) == 5
-    assert frame["column_id"].tolist() == ["user_prompt", "model_response", "open_feedback", "self_description", "system_string"]
+    assert frame["column_id"].tolist() == ["user_prompt", "model_response", "open_feedback", "self_description",
+                                           "system_string"]
     assert frame["utterance_id"].isna().tolist() == [True, False, True, True, True]
     assert frame["conversation_id"].isna().tolist() == [False, False, False, True, True]
     for k in KEYS:
@@ -90,7 +91,8 @@ def test_lenient_cases(tmp_path: Path) -> None:
     never = json.dumps(row("open_feedback", "user1", "c1") | {"moderation_flag": None})
     path = write_jsonl(tmp_path / "m.jsonl", [nan_id, "", int_score, "   ", never])
     frame = load_frozen_moderation(path)
-    assert frame["column_id"].tolist() == ["system_string", "self_description"]  # null moderation_flag: no frozen result
+    # null moderation_flag: no frozen result
+    assert frame["column_id"].tolist() == ["system_string", "self_description"]
     assert frame["conversation_id"].isna().all()
     assert frame["moderation_flag.category_scores.violence"].tolist() == [0.0, 0.0]
     assert type(frame["moderation_flag.category_scores.violence"].tolist()[1]) is float
@@ -121,19 +123,31 @@ def edited(path: str, value) -> str:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"column_id": "system_string", ', "invalid JSON (Expecting property name enclosed in double quotes at column 32)"),
+        (
+            '{"column_id": "system_string", ',
+            "invalid JSON (Expecting property name enclosed in double quotes at column 32)",
+        ),
         ("[1, 2]", "expected a JSON object, got list"),
         (edited("user_id", ...), "field 'user_id': missing"),
         (edited("user_id", 17), "field 'user_id': expected a non-empty string or null, got int"),
-        (edited("column_id", "opening_prompt"), "field 'column_id': expected one of ['system_string', 'self_description', "),
+        (
+            edited("column_id", "opening_prompt"),
+            "field 'column_id': expected one of ['system_string', 'self_description', ",
+        ),
         (edited("moderation_flag", ...), "field 'moderation_flag': missing"),
         (edited("moderation_flag", "yes"), "field 'moderation_flag': expected an object, got str"),
         (edited("moderation_flag.flagged", 0), "field 'moderation_flag.flagged': expected bool, got int"),
         (edited("moderation_flag.category_scores", ...), "field 'moderation_flag.category_scores': missing"),
         (edited("moderation_flag.id", "x"), "field 'moderation_flag.id': unexpected key"),
         (edited("moderation_flag.categories.hate", ...), "field 'moderation_flag.categories.hate': missing"),
-        (edited("moderation_flag.categories.hate", "false"), "field 'moderation_flag.categories.hate': expected bool, got str"),
-        (edited("moderation_flag.categories.illicit", False), "field 'moderation_flag.categories.illicit': unexpected category"),
+        (
+            edited("moderation_flag.categories.hate", "false"),
+            "field 'moderation_flag.categories.hate': expected bool, got str",
+        ),
+        (
+            edited("moderation_flag.categories.illicit", False),
+            "field 'moderation_flag.categories.illicit': unexpected category",
+        ),
         (
             edited("moderation_flag.category_scores.self-harm/intent", None),
             "field 'moderation_flag.category_scores.self-harm/intent': expected a number in [0, 1], got null",
@@ -160,7 +174,8 @@ def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     with pytest.raises(FrozenModerationError) as info:
         load_frozen_moderation(path)
     assert str(info.value) == (
-        f"{path}:3: duplicate key (column_id, user_id, conversation_id, interaction_id, utterance_id), first seen on line 1"
+        f"{path}:3: duplicate key (column_id, user_id, conversation_id, interaction_id, utterance_id), "
+        "first seen on line 1"
     )
 
 
@@ -255,7 +270,8 @@ def test_pinned_texts_that_changed_are_not_reused(published: Path) -> None:
 
 
 def test_a_null_id_only_matches_a_null_id(published: Path) -> None:
-    other = texts_frame([("user_prompt", "user840", "c4659", "int13826", "ut5", "x"), ("system_string", "user840", "c1", None, None, "y")])
+    other = texts_frame([("user_prompt", "user840", "c4659", "int13826", "ut5", "x"),
+                         ("system_string", "user840", "c1", None, None, "y")])
     assert match_frozen_moderation(other, load_frozen_moderation(published)).tolist() == [None, None]
 
 

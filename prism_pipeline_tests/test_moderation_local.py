@@ -104,7 +104,8 @@ def test_version_and_identity() -> None:
     b = LocalModerationBackend()
     assert b.detector_id == "moderation-local"
     assert b.model == MODEL
-    assert b.version == f"{MODEL};scikit-learn=={metadata.version('scikit-learn')};threshold=0.5;mapping=harassment-only-v1"
+    assert b.version == (f"{MODEL};scikit-learn=={metadata.version('scikit-learn')};threshold=0.5;"
+                         "mapping=harassment-only-v1")
     assert LocalModerationBackend(threshold=0.7).version != b.version
     assert isinstance(b, Detector)
 
@@ -120,7 +121,8 @@ def test_factory_and_spec() -> None:
     assert set(BACKENDS) == {"local", "openai"}
     assert make_moderation_backend().threshold == 0.5
     assert make_moderation_backend("local", threshold=0.7).threshold == 0.7
-    with pytest.raises(ValueError, match=r"^unknown moderation backend 'perspective'; expected one of \['local', 'openai'\]$"):
+    with pytest.raises(ValueError, match=r"^unknown moderation backend 'perspective'; "
+                                         r"expected one of \['local', 'openai'\]$"):
         make_moderation_backend("perspective")
     with pytest.raises(ValueError, match=r"^'frozen' is not a Detector: published results are a dataset's own input"):
         make_moderation_backend("frozen")
@@ -142,16 +144,31 @@ def good() -> dict:
     [
         (lambda r: r.pop("model"), "moderation result: keys ['flagged', 'categories', 'category_scores', 'backend']"),
         (lambda r: r.update(flagged=np.bool_(True)), "moderation result.flagged: expected bool, got numpy.bool"),
-        (lambda r: r["categories"].pop("violence"), "moderation result.categories: missing keys ['violence'], unexpected keys []"),
-        (lambda r: r["categories"].update(illicit=False), "moderation result.categories: missing keys [], unexpected keys ['illicit']"),
+        (
+            lambda r: r["categories"].pop("violence"),
+            "moderation result.categories: missing keys ['violence'], unexpected keys []",
+        ),
+        (
+            lambda r: r["categories"].update(illicit=False),
+            "moderation result.categories: missing keys [], unexpected keys ['illicit']",
+        ),
         (
             lambda r: r.update(categories=dict(reversed(list(r["categories"].items())))),
             "moderation result.categories: keys not in codebook order",
         ),
         (lambda r: r["categories"].update(hate=1), "moderation result.categories.hate: expected bool, got int"),
-        (lambda r: r["category_scores"].update(hate=0.123), "moderation result.category_scores.hate: score 0.123 not rounded to 2 decimals"),
-        (lambda r: r["category_scores"].update(hate=1.5), r"moderation result.category_scores.hate: score 1.5 outside [0, 1]"),
-        (lambda r: r["category_scores"].update(hate=0), "moderation result.category_scores.hate: expected float, got int"),
+        (
+            lambda r: r["category_scores"].update(hate=0.123),
+            "moderation result.category_scores.hate: score 0.123 not rounded to 2 decimals",
+        ),
+        (
+            lambda r: r["category_scores"].update(hate=1.5),
+            r"moderation result.category_scores.hate: score 1.5 outside [0, 1]",
+        ),
+        (
+            lambda r: r["category_scores"].update(hate=0),
+            "moderation result.category_scores.hate: expected float, got int",
+        ),
         (
             lambda r: r["category_scores"].update(hate=np.float64(0.5)),
             "moderation result.category_scores.hate: expected float, got numpy.float64",
@@ -195,4 +212,5 @@ def test_flatten_round_trip(local_results: list[dict]) -> None:
     assert frame["moderation_flag.category_scores.harassment"].tolist()[:7] == EXPECTED_SCORES
     assert frame_to_results(frame, backend="local", model=MODEL) == local_results
     assert list(results_to_frame([], provenance=False).columns) == list(FLAT_COLUMNS)
-    assert release_view(local_results[1]) == {k: local_results[1][k] for k in ("flagged", "categories", "category_scores")}
+    assert release_view(local_results[1]) == {k: local_results[1][k]
+                                              for k in ("flagged", "categories", "category_scores")}

@@ -68,7 +68,8 @@ def test_batches_model_auth_and_order(server: FakeModerationServer) -> None:
 
     assert sorted(len(r.body["input"]) for r in server.requests) == [6, 32, 32]
     assert sorted(t for r in server.requests for t in r.body["input"]) == sorted(texts)
-    assert {tuple(r.body["input"]) for r in server.requests} == {tuple(texts[0:32]), tuple(texts[32:64]), tuple(texts[64:70])}
+    assert {tuple(r.body["input"]) for r in server.requests} == {tuple(texts[0:32]), tuple(texts[32:64]),
+                                                                 tuple(texts[64:70])}
     assert {r.path for r in server.requests} == {"/v1/moderations"}
     assert {r.body["model"] for r in server.requests} == {OMNI}
     assert {r.headers["authorization"] for r in server.requests} == {f"Bearer {KEY}"}
@@ -119,7 +120,8 @@ def test_text_moderation_model_with_11_categories() -> None:
         results = backend(server, model="text-moderation-stable", keep_extra=True).detect(["you idiot", "hello"])
     idiot = expected("text-moderation-007", harassment=(True, 0.93), hate=(False, 0.13))
     assert results[0] == {**idiot, "extra": {"api_flagged": True, "categories": {}, "category_scores": {}}}
-    assert results[1] == {**expected("text-moderation-007"), "extra": {"api_flagged": False, "categories": {}, "category_scores": {}}}
+    assert results[1] == {**expected("text-moderation-007"),
+                          "extra": {"api_flagged": False, "categories": {}, "category_scores": {}}}
     assert server.requests[0].body == {"model": "text-moderation-stable", "input": ["you idiot", "hello"]}
 
 
@@ -142,7 +144,8 @@ def test_server_error_is_retried_then_fails_at_the_retry_limit(server: FakeModer
     with pytest.raises(ModerationAPIError) as info:
         backend(server, max_retries=2).detect(["a private text", "another"])
     assert str(info.value) == (
-        f"moderation batch 0 (2 texts, model {OMNI}) failed: HTTP 500: The server had an error (retry limit max_retries=2)"
+        f"moderation batch 0 (2 texts, model {OMNI}) failed: HTTP 500: The server had an error "
+        "(retry limit max_retries=2)"
     )
     assert "private" not in str(info.value)
     assert [r.status for r in server.requests] == [500, 500, 500]  # 1 attempt + 2 retries
@@ -150,14 +153,16 @@ def test_server_error_is_retried_then_fails_at_the_retry_limit(server: FakeModer
 
 def test_client_error_is_not_retried(server: FakeModerationServer) -> None:
     server.always_fail = 400
-    with pytest.raises(ModerationAPIError, match=r"^moderation batch 0 \(1 texts, model .*\) failed: HTTP 400: Invalid request"):
+    with pytest.raises(ModerationAPIError, match=r"^moderation batch 0 \(1 texts, model .*\) failed: "
+                                                 r"HTTP 400: Invalid request"):
         backend(server, max_retries=3).detect(["hello"])
     assert len(server.requests) == 1
 
 
 def test_a_response_without_a_published_category_is_an_error() -> None:
     with FakeModerationServer(drop_categories=("violence",)) as server:
-        with pytest.raises(ModerationAPIError, match=r"response model omni-moderation-2024-09-26 lacks categories \['violence'\]"):
+        with pytest.raises(ModerationAPIError,
+                           match=r"response model omni-moderation-2024-09-26 lacks categories \['violence'\]"):
             backend(server).detect(["hello"])
 
 

@@ -107,7 +107,8 @@ def test_bundled_sample_with_padded_texts_is_normalised_and_warned(tmp_path):
     for want, rec in zip(expected, padded):
         got = released[want["conversation_id"]]
         assert got["opening_prompt"] == want["opening_prompt"]
-        assert [x["content"] for x in got["conversation_history"]] == [x["content"] for x in want["conversation_history"]]
+        assert ([x["content"] for x in got["conversation_history"]]
+                == [x["content"] for x in want["conversation_history"]])
         assert got["open_feedback"] == rec["open_feedback"]  # as read, padding and all
 
 

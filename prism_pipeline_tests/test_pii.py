@@ -211,8 +211,8 @@ def test_new_review_rows_clear_the_backlog(tmp_path):
     mr.write_review(merged, path, kinds=KINDS)
     loaded = mr.load_review(path, kinds=KINDS)
     assert mr.review_summary(flags, loaded, kinds=KINDS)["pending"] == 0
-    assert mr.pii_manual_flag(flags, loaded, kinds=KINDS).tolist() == [False, True, False, False, pd.NA, pd.NA, pd.NA, False,
-                                                          pd.NA]
+    assert mr.pii_manual_flag(flags, loaded, kinds=KINDS).tolist() == [False, True, False, False, pd.NA, pd.NA,
+                                                                       pd.NA, False, pd.NA]
     lines = path.read_text().splitlines()
     assert lines[0] == "column_id,text_sha256,verdict,reviewed_on,reviewer,note"
     # canonical order: block order of codebook.TEXT_COLUMN_IDS, then hash
@@ -280,12 +280,14 @@ def sample_flags() -> pd.DataFrame:
 
 
 def test_shipped_review_covers_the_committed_sample(sample_flags):
-    summary = mr.review_summary(sample_flags, mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS), kinds=KINDS)
+    summary = mr.review_summary(sample_flags, mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS),
+                                kinds=KINDS)
     assert (summary["pending"], summary["orphan_reviews"]) == (0, 0), (
         f"data/reference/pii_manual_review.csv is out of sync with data/raw/ ({summary}); "
         "re-sync with sample_reviews.sync_synthetic_sample (see its module comment)")
     assert summary["human_pii_flagged"] > 0 and summary["reviewed_real_pii"] == 0
-    assert (mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS)["reviewer"] == sample_reviews.SYNTHETIC_REVIEWER).all()
+    assert (mr.load_review(sample_reviews.DEFAULT_REVIEW_PATH, kinds=KINDS)["reviewer"]
+            == sample_reviews.SYNTHETIC_REVIEWER).all()
 
 
 def test_sync_keeps_human_reviews_and_drops_stale_synthetic_rows(tmp_path, sample_flags):

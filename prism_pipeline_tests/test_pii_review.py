@@ -35,7 +35,8 @@ def setup(tmp_path):
     with an email (model texts are never reviewed), and an empty review table."""
     raw, reference = tmp_path / "raw", tmp_path / "reference"
     shutil.copytree(REFERENCE_DIR, reference)
-    manual_review.write_review(manual_review.empty_review(kinds=KINDS), reference / "pii_manual_review.csv", kinds=KINDS)
+    manual_review.write_review(manual_review.empty_review(kinds=KINDS), reference / "pii_manual_review.csv",
+                               kinds=KINDS)
     survey = [survey_record(0, 1, self_description=SELF), survey_record(1, 1, system_string=SYSTEM),
               survey_record(2, 0, system_string=SYSTEM)]
     conversations = [conversation_record(0, 0, open_feedback=FEEDBACK), conversation_record(1, 1)]
@@ -82,13 +83,15 @@ def test_review_round_trip(setup):
     [materialisation] = result.asset_materializations_for_node("pii_review_evidence")
     assert materialisation.metadata["flagged_texts_by_filth_type"].value == {"email": 2, "phone": 1, "twitter": 1}
     assert materialisation.metadata["pending_distinct_texts"].value == 3
-    [check] = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    [check] = [e.asset_check_evaluation_data for e in result.all_events
+               if e.event_type_value == "ASSET_CHECK_EVALUATION"
                and e.asset_check_evaluation_data.check_name == "pii_review_evidence_schema"]
     assert (check.passed, check.metadata["rows"].value) == (True, 3)
     # The release keeps scrubadub's flag, the manual flag is "not checked", and no evidence leaks into it.
     flagged = [(m["column_id"], m["pii_flag"], m["pii_manual_flag"]) for m in _metadata(root) if m["pii_flag"]]
     assert flagged == [("system_string", True, None)] * 2 + [("self_description", True, None),
-                                                             ("open_feedback", True, None), ("model_response", True, None)]
+                                                             ("open_feedback", True, None),
+                                                             ("model_response", True, None)]
     assert not any("filth" in p.read_text() or "spans" in p.read_text() for p in (root / "release").iterdir())
 
     proc = _cli(root, reference, "export")
@@ -119,8 +122,8 @@ def test_review_round_trip(setup):
 
     # Importing the same verdicts again is refused: they are no longer pending.
     proc = _cli(root, reference, "import")
-    assert (proc.returncode, proc.stderr) == (2, "review-pii: sheet row 1 is not a pending flagged text of the last run "
-                                                 "(already reviewed, or no longer flagged) (and 1 more)\n")
+    assert (proc.returncode, proc.stderr) == (2, "review-pii: sheet row 1 is not a pending flagged text of the last "
+                                                 "run (already reviewed, or no longer flagged) (and 1 more)\n")
 
     _run(root, raw, reference)
     flagged = [(m["column_id"], m["pii_manual_flag"]) for m in _metadata(root) if m["pii_flag"]]
@@ -132,7 +135,8 @@ def test_review_round_trip(setup):
     add_request(root / "state", "user0", pd.Series(["user0", "user1", "user2"]), dt.date(2026, 12, 2))
     result = _run(root, raw, reference)
     assert not sheet_path.exists()
-    verified = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    verified = [e.asset_check_evaluation_data for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
                 and e.asset_check_evaluation_data.check_name == "erasure_verified"]
     assert [c.passed for c in verified] == [True]
     evidence = state_store.read(state_store.table_path(root / "state", ["pii_review_evidence"]))

@@ -184,7 +184,8 @@ def test_every_stored_table_with_participant_rows_is_redacted(tiny_release):
 
     redacted = {asset for asset, _ in DATASET.stored_tables}
     # every asset's table (a file, or a partitioned table's folder); not the runs' op outputs
-    stored = [p for p in (tiny_release.state / "assets").iterdir() if p.is_file() or (p / state_store.MANIFEST).exists()]
+    stored = [p for p in (tiny_release.state / "assets").iterdir()
+              if p.is_file() or (p / state_store.MANIFEST).exists()]
     assert {p.name for p in stored if p.is_dir()} == PARTITIONED
     with_ids = {p.name for p in stored
                 if any(DATASET.id_column_re.fullmatch(str(c)) for c in getattr(state_store.read(p), "columns", []))}

@@ -125,9 +125,11 @@ def test_add_request_appends_sequential_ids(tmp_path):
     salt = load_or_create_salt(state)
     h1, h10 = (hashlib.sha256(salt + u.encode()).hexdigest() for u in ("user1", "user10"))
     path = state / REQUESTS_FILENAME
-    assert path.read_text() == HEADER + f"rr-0001,{h1},2025-01-02,\n" + f'rr-0002,{h10},2025-01-03,"by email, via the helpdesk"\n'
+    assert path.read_text() == (HEADER + f"rr-0001,{h1},2025-01-02,\n"
+                                + f'rr-0002,{h10},2025-01-03,"by email, via the helpdesk"\n')
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in state.iterdir()) == [".removal_requests.csv.lock", "removal_requests.csv", "removal_salt"]
+    assert sorted(p.name for p in state.iterdir()) == [".removal_requests.csv.lock", "removal_requests.csv",
+                                                       "removal_salt"]
     assert load_requests(path)["request_id"].tolist() == ["rr-0001", "rr-0002"]
     # The participant's id is stored nowhere in clear.
     assert scan_paths([state], ["user1", "user10"], []) == {}
@@ -149,7 +151,8 @@ def test_add_request_refusals_do_not_echo_the_id(tmp_path):
     cases = [
         (("user99", KNOWN, date(2025, 1, 2), None), "unknown user id"),
         (("user1", KNOWN, date(2025, 1, 3), None), "already requested as rr-0001"),
-        (("user2", KNOWN, date(2025, 1, 3), "participant USER2 asked by email"), "note must not contain the participant's id"),
+        (("user2", KNOWN, date(2025, 1, 3), "participant USER2 asked by email"),
+         "note must not contain the participant's id"),
         (("user2", KNOWN, date(2025, 1, 3), "two\nlines"), "note must be one line without control characters"),
         (("user2", KNOWN, datetime(2025, 1, 3, 12), None), "received must be a datetime.date"),
         (("", KNOWN, date(2025, 1, 3), None), "user id must be a non-empty string"),

@@ -62,7 +62,8 @@ def test_id_boundaries(data, expected):
 
 
 def test_hashes_hex_and_raw_only_lowercase():
-    data = HEX.encode() + b"|" + RAW + b"|" + HEX.upper().encode() + b"|" + HEX[:-1].encode() + b"|" + OTHER_HEX.encode()
+    data = (HEX.encode() + b"|" + RAW + b"|" + HEX.upper().encode() + b"|" + HEX[:-1].encode() + b"|"
+            + OTHER_HEX.encode())
     assert count_in_bytes(data, [], [HEX]) == 2
     assert count_in_bytes(data, [], [OTHER_HEX]) == 1
     assert count_in_bytes(data, ["c12"], [HEX, OTHER_HEX]) == 3
@@ -120,7 +121,8 @@ def test_window_boundaries_count_each_match_once(tmp_path, window):
     pieces, expected = [], 0
     for k in range(40):
         filler = b"|" + b"- ."[: k % 3] + b"=" * (k % 7)  # varying length, non-alphanumeric
-        pieces += [filler, b"c12", b" x ", b"user3" if k % 2 else b"c120", b"|", RAW if k % 3 else HEX.encode(), b"|ut40"]
+        pieces += [filler, b"c12", b" x ", b"user3" if k % 2 else b"c120", b"|", RAW if k % 3 else HEX.encode(),
+                   b"|ut40"]
         expected += 1 + (k % 2) + 1 + 1
     path = tmp_path / "big.bin"
     path.write_bytes(b"".join(pieces))
@@ -168,8 +170,8 @@ def test_ids_with_underscores_and_the_ids_inside_them():
         count_in_bytes(b"", [], [HEX.upper()])
 
 
-TOKENS = [b"c12", b"c120", b"user3", b"ut40", b"int7", b"a", b"Z", b"9", b"0", b" ", b"\x94", b"\x00", HEX.encode(), RAW,
-          HEX.encode()[:40], RAW[:20]]
+TOKENS = [b"c12", b"c120", b"user3", b"ut40", b"int7", b"a", b"Z", b"9", b"0", b" ", b"\x94", b"\x00", HEX.encode(),
+          RAW, HEX.encode()[:40], RAW[:20]]
 
 
 def _reference_count(data: bytes) -> int:

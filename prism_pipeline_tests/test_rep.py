@@ -26,7 +26,8 @@ from prism_pipeline.prism.sampling.rep import (
 CENSUS_DIR = Path(__file__).resolve().parents[1] / "data" / "reference" / "census"
 KEYS = ["country", "age_band", "census_ethnicity", "sex"]
 # census ethnicity -> one ethnicity.categorised value that maps to it
-CATEGORISED_OF = {"White": "White", "Black": "Black / African", "Asian": "Asian", "Mixed": "Mixed", "Other": "Hispanic / Latino"}
+CATEGORISED_OF = {"White": "White", "Black": "Black / African", "Asian": "Asian", "Mixed": "Mixed",
+                  "Other": "Hispanic / Latino"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,8 @@ def test_quotas_equal_the_reference_and_the_float_formula(cells, reference):
 def test_quota_is_exact_on_a_whole_number_boundary():
     # 1/3 of 300 is exactly 100: integer arithmetic gives 101, never 100.
     cells = pd.DataFrame(
-        {"country": ["UK"] * 2, "age_band": AGE_BANDS[:2], "census_ethnicity": "White", "sex": "Male", "population": [1, 2]}
+        {"country": ["UK"] * 2, "age_band": AGE_BANDS[:2], "census_ethnicity": "White", "sex": "Male",
+         "population": [1, 2]}
     )
     assert cell_quotas(cells, n=300)["quota"].tolist() == [101, 201]
 
@@ -149,7 +151,8 @@ def test_reference_selection_is_the_first_q_of_a_fresh_permutation(n, q):
     pool = pd.DataFrame({"user_id": [f"u{i}" for i in range(n)], "country": "UK", "age_band": "25-34 years old",
                          "census_ethnicity": "White", "sex": "Female"})
     selected = select_rep(pool, _one_cell_quotas(q), mode="reference", seed=42)
-    assert sorted(np.flatnonzero(selected.to_numpy()).tolist()) == sorted(np.random.RandomState(42).permutation(n)[:q].tolist())
+    assert (sorted(np.flatnonzero(selected.to_numpy()).tolist())
+            == sorted(np.random.RandomState(42).permutation(n)[:q].tolist()))
     # = pandas' sample(q, random_state=42), as the notebook ran it.
     assert sorted(pool.sample(q, random_state=42).index.tolist()) == np.flatnonzero(selected.to_numpy()).tolist()
 
@@ -251,7 +254,8 @@ def test_input_errors(cells):
     with pytest.raises(ValueError, match=r"mode must be one of \('reference', 'stable'\), got 'random'"):
         rep_flags(survey, ok, cells, "UK", mode="random")
     pool = census_pool(survey, ok, "UK")
-    with pytest.raises(ValueError, match=r"pool has a cell without a quota: \['UK', '25-34 years old', 'White', 'Female'\]"):
+    with pytest.raises(ValueError, match=r"pool has a cell without a quota: "
+                                         r"\['UK', '25-34 years old', 'White', 'Female'\]"):
         select_rep(pool, _one_cell_quotas(1, sex="Male"))
     with pytest.raises(ValueError, match="duplicated user_id"):
         census_pool(_survey([_survey_row("u0"), _survey_row("u0")]), pd.Series([True, True]), "UK")
@@ -260,13 +264,15 @@ def test_input_errors(cells):
 # ---------------------------------------------------------------------------------------------
 # Stable mode (SPEC §7.7)
 # ---------------------------------------------------------------------------------------------
-CELLS = [("UK", "18-24 years old", "White", "Female"), ("UK", "65+ years old", "Asian", "Male"), ("UK", "35-44 years old", "Other", "Male")]
+CELLS = [("UK", "18-24 years old", "White", "Female"), ("UK", "65+ years old", "Asian", "Male"),
+         ("UK", "35-44 years old", "Other", "Male")]
 
 
 @st.composite
 def pools(draw):
     n = draw(st.integers(min_value=1, max_value=40))
-    ids = draw(st.lists(st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=6), min_size=n, max_size=n, unique=True))
+    ids = draw(st.lists(st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=6), min_size=n, max_size=n,
+                        unique=True))
     cell_of = draw(st.lists(st.integers(0, len(CELLS) - 1), min_size=n, max_size=n))
     pool = pd.DataFrame([(u, *CELLS[c]) for u, c in zip(ids, cell_of)], columns=["user_id", *KEYS])
     quota = draw(st.lists(st.integers(1, 8), min_size=len(CELLS), max_size=len(CELLS)))

@@ -63,8 +63,8 @@ CASES = {
             "survey.jsonl line 1: the file starts with a UTF-8 byte-order mark (BOM): save it as UTF-8 without a "
             "BOM"),
     "not_utf8": ("survey.jsonl", _latin1_on_line_3,
-                 f"survey.jsonl line 3: not valid UTF-8 (byte 0xe9 at byte {_E_ACUTE_AT} of the line): the file must be UTF-8; "
-                 "convert it, e.g. with iconv -t UTF-8"),
+                 f"survey.jsonl line 3: not valid UTF-8 (byte 0xe9 at byte {_E_ACUTE_AT} of the line): "
+                 "the file must be UTF-8; convert it, e.g. with iconv -t UTF-8"),
     "truncated": ("conversations.jsonl", _truncate, f"conversations.jsonl line 17: {TRUNCATED}"),
     "unreadable": ("survey.jsonl", _unreadable,
                    "survey.jsonl: cannot be read (Input/output error): check the file and its disk"),

@@ -95,7 +95,8 @@ def test_numeric_not_lexicographic_order_at_scale():
     survey = pd.DataFrame({"user_id": users, "system_string": users, "self_description": users})
     empty_conversations = pd.DataFrame({"conversation_id": [], "user_id": [], "open_feedback": []}, dtype=object)
     empty_utterances = pd.DataFrame(
-        {c: [] for c in ("utterance_id", "interaction_id", "conversation_id", "user_id", "user_prompt", "model_response")},
+        {c: [] for c in ("utterance_id", "interaction_id", "conversation_id", "user_id", "user_prompt",
+                         "model_response")},
         dtype=object,
     )
     out = build_text_instances(survey, empty_conversations, empty_utterances)

@@ -9,18 +9,18 @@ manager, so a state written by earlier versions still loads).
 Two forms:
 
 * a **plain pickle** (a file) for every value without a participant key;
-* a **partitioned table** (a folder) for a DataFrame of at least :data:`PARTITION_MIN_ROWS`
-  rows with a ``user_id`` column, else a ``conversation_id`` column: its rows are split into :data:`PARTS` part files by a stable hash
-  of that key (crc32 of the UTF-8 id, mod ``PARTS``), so all rows of one participant (or one
-  conversation) sit in one part. Why: a removal request drops one participant's rows from
-  every stored table, and then reads and rewrites only the parts holding them, about 1/16 of
-  each table, instead of every byte of ~230 MB of pickles (SPEC §7.7; measured in
-  ``benchmarks/bench_removal.py``). Reading a partitioned table concatenates its parts and
-  restores the original row order (each part stores its rows' positions), so readers see the
-  very frame that was written: index, dtypes, column order and ``attrs`` included. Smaller
-  tables (the survey, the conversations, the samples: read whole by most assets) stay plain:
-  16 parts cost more to read than they save to redact (measured: the REP steps of a removal
-  run took 0.27 s instead of 0.12 s with every keyed table partitioned).
+* a **partitioned table** (a folder) for a DataFrame of at least :data:`PARTITION_MIN_ROWS` rows
+  with a ``user_id`` column, else a ``conversation_id`` column: its rows are split into
+  :data:`PARTS` part files by a stable hash of that key (crc32 of the UTF-8 id, mod ``PARTS``),
+  so all rows of one participant (or one conversation) sit in one part. Why: a removal request
+  drops one participant's rows from every stored table, and then reads and rewrites only the
+  parts holding them, about 1/16 of each table, instead of every byte of ~230 MB of pickles
+  (SPEC §7.7; measured in ``benchmarks/bench_removal.py``). Reading a partitioned table
+  concatenates its parts and restores the original row order (each part stores its rows'
+  positions), so readers see the very frame that was written: index, dtypes, column order and
+  ``attrs`` included. Smaller tables (the survey, the conversations, the samples: read whole by
+  most assets) stay plain: 16 parts cost more to read than they save to redact (measured: the
+  REP steps of a removal run took 0.27 s instead of 0.12 s with every keyed table partitioned).
 
   Folder layout: ``manifest`` (a pickle: format, key column, hash, part count, whether the
   index was a ``RangeIndex``, ``attrs``, generation) and ``<generation>.<i>`` part files, each

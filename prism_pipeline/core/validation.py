@@ -113,7 +113,8 @@ def _failure_lines(cases: pd.DataFrame, model, hidden: set[str], where: str,
         detail = f" (values {', '.join(shown)})" if shown else ""
         lines.append(f"{_position(where, line)}, fields {fields}: fails row rule {case.check}{detail}")
     failures = pd.concat([
-        pd.DataFrame({"rule": cases.loc[~is_row, "check"].astype(str), "column": cases.loc[~is_row, "column"].astype(str)}),
+        pd.DataFrame({"rule": cases.loc[~is_row, "check"].astype(str),
+                      "column": cases.loc[~is_row, "column"].astype(str)}),
         pd.DataFrame({"rule": rows["check"].astype(str), "column": [", ".join(rules[str(c)]) for c in rows["check"]]}),
     ], ignore_index=True)
     return lines, failures

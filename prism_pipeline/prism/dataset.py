@@ -25,8 +25,8 @@ DATASET = Dataset(
     default_dirs={"raw": REPO_ROOT / "data" / "raw", "output": REPO_ROOT / "data" / "release",
                   "state": REPO_ROOT / "data" / "state", "reference": REPO_ROOT / "data" / "reference"},
     source_files=(
-        SourceFile("survey_jsonl", RAW, "survey.jsonl", "raw_files", "The published survey.jsonl (SPEC §1.3). Required.",
-                   required=True),
+        SourceFile("survey_jsonl", RAW, "survey.jsonl", "raw_files",
+                   "The published survey.jsonl (SPEC §1.3). Required.", required=True),
         SourceFile("conversations_jsonl", RAW, "conversations.jsonl", "raw_files",
                    "The published conversations.jsonl (SPEC §1.4). Required.", required=True),
         SourceFile("utterances_jsonl", RAW, "utterances.jsonl", "raw_files",

@@ -85,9 +85,11 @@ def validate_review(review: pd.DataFrame, kinds: TextKinds) -> pd.DataFrame:
         review = review.assign(verdict=verdict.map(_VERDICTS).astype(bool))
     text = review.drop(columns="verdict").astype("str").fillna("")
     _fail(~text[kinds.column].isin(kinds.human), f"have a {kinds.column} outside the human kinds {list(kinds.human)}")
-    _fail(~text["text_sha256"].str.fullmatch(_SHA256.pattern), "have a text_sha256 that is not 64 lower-case hex digits")
+    _fail(~text["text_sha256"].str.fullmatch(_SHA256.pattern),
+          "have a text_sha256 that is not 64 lower-case hex digits")
     _fail(~text["reviewed_on"].str.fullmatch(_DATE.pattern), "have a reviewed_on that is not a YYYY-MM-DD date")
-    _fail(~text["reviewer"].str.fullmatch(_PSEUDONYM.pattern), "have a reviewer that is not a pseudonym like annotator-1")
+    _fail(~text["reviewer"].str.fullmatch(_PSEUDONYM.pattern),
+          "have a reviewer that is not a pseudonym like annotator-1")
     _fail(text.duplicated(key(kinds)), f"repeat a ({kinds.column}, text_sha256) key")
     return pd.concat([text[key(kinds)], review[["verdict"]], text[["reviewed_on", "reviewer", "note"]]], axis=1)
 

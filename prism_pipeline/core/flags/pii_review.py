@@ -168,4 +168,5 @@ def import_sheet(sheet: pd.DataFrame, evidence: pd.DataFrame, review: pd.DataFra
 
 def _refuse(rows: pd.Series, what: str) -> None:
     if len(rows):
-        raise SheetError(f"sheet row {int(rows.iloc[0])} {what}" + (f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""))
+        raise SheetError(f"sheet row {int(rows.iloc[0])} {what}"
+                         + (f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""))

@@ -32,8 +32,8 @@ workers inherit them instead of loading ~2 s of scrubadub + langid each; under
 computations the run stays in-process, where pool start-up and IPC would cost more than
 they save: by default 2,000 (~0.2 s of work) with ``fork``, 20,000 otherwise (a fresh
 forkserver or spawned interpreter imports pandas, Dagster via ``prism_pipeline/__init__``
-and the detectors' libraries: 3-10 s on 2 cores). Detectors passed as instances rather than specs always run in-process (e.g. an
-HTTP client whose parallelism is its own business).
+and the detectors' libraries: 3-10 s on 2 cores). Detectors passed as instances rather than
+specs always run in-process (e.g. an HTTP client whose parallelism is its own business).
 
 Sharding over machines or Dagster partitions
 --------------------------------------------

@@ -211,7 +211,8 @@ def removal_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
             ledger.append_entries(path, ledger.ledger_entries(pending, erasure, context.run.run_id, before, after))
             context.log.info(f"removal ledger: applied {', '.join(pending['request_id'])}")
         return dg.MaterializeResult(metadata={
-            "entries": len(ledger.read_ledger(path)), "applied_now": dg.MetadataValue.json(list(pending["request_id"]))})
+            "entries": len(ledger.read_ledger(path)),
+            "applied_now": dg.MetadataValue.json(list(pending["request_id"]))})
 
     return [removal_requests, erasure, removal_ledger]
 

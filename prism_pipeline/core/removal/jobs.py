@@ -37,6 +37,7 @@ def missing_before_removal(dataset: Dataset, paths: DatasetPaths) -> str | None:
     if len(missing) == len(tables):
         return (f"nothing is stored under {paths.state} yet, so there is nothing to redact: run "
                 f"`{dataset.command('run')}` (the full_release job applies every removal request)")
-    return (f"{len(missing)} stored tables are missing from {paths.state} ({', '.join(missing)}): a full run failed or was "
-            f"stopped before writing them, or they were deleted; run `{dataset.command('run --unsynced')}` first, "
+    return (f"{len(missing)} stored tables are missing from {paths.state} ({', '.join(missing)}): "
+            "a full run failed or was stopped before writing them, or they were deleted; "
+            f"run `{dataset.command('run --unsynced')}` first, "
             "which restores them and applies every removal request")

@@ -202,7 +202,8 @@ def load_requests(path: str | Path) -> pd.DataFrame:
     duplicates: list[str] = []
     for line, fields in records:
         if len(fields) != len(REQUEST_COLUMNS):
-            raise RemovalRequestError(f"{path}: line {line}: expected {len(REQUEST_COLUMNS)} fields, found {len(fields)}")
+            raise RemovalRequestError(f"{path}: line {line}: expected {len(REQUEST_COLUMNS)} fields, "
+                                      f"found {len(fields)}")
         rid, uhash, received, note = fields
 
         def fail(field: str, problem: str) -> RemovalRequestError:

@@ -2,9 +2,10 @@
 
 After every removal an asset check scans the outputs and the private state dir for the removed
 participant's identifiers (the dataset's ids: PRISM's user, conversation, utterance and
-interaction ids, ThoughtTrace's user and conversation ids) and the sha256 of their texts. Collecting those identifiers is the caller's job;
-:func:`scan_paths` reports, per file that matches, HOW MANY matches it holds and never WHICH
-identifier matched (the report itself must not leak).
+interaction ids, ThoughtTrace's user and conversation ids) and the sha256 of their texts.
+Collecting those identifiers is the caller's job; :func:`scan_paths` reports, per file that
+matches, HOW MANY matches it holds and never WHICH identifier matched (the report itself must
+not leak).
 
 Files are scanned as raw bytes, whatever their format: JSONL, CSV, SQLite databases with
 their ``-wal``/``-shm``/``-journal`` files, pickles of pandas frames (pandas 3 without pyarrow

@@ -51,7 +51,8 @@ def _source_assets(dataset: Dataset) -> list[dg.SourceAsset]:
     settings = dataset.all_settings
 
     @dg.multi_observable_source_asset(
-        name="observe_settings", can_subset=True, required_resource_keys={resource for resource, _ in settings.values()},
+        name="observe_settings", can_subset=True,
+        required_resource_keys={resource for resource, _ in settings.values()},
         specs=[dg.AssetSpec(dataset.key(k), group_name="settings", owners=list(dataset.owners), kinds={"python"},
                             description=d)
                for k, (_, d) in settings.items()],

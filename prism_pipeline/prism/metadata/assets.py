@@ -26,7 +26,8 @@ from prism_pipeline.prism.metadata.text_instances import build_text_instances
 
 GROUP = "metadata_flags"
 OWNERS = list(DATASET.owners)
-PUBLISHED_CHECK = SchemaCheck("published_moderation", schemas.PublishedModerationSchema, "metadata.jsonl", optional=True)
+PUBLISHED_CHECK = SchemaCheck("published_moderation", schemas.PublishedModerationSchema, "metadata.jsonl",
+                              optional=True)
 TEXT_INSTANCES_CHECK = SchemaCheck("text_instances", schemas.TextInstancesSchema, "text_instances")
 METADATA_CHECK = SchemaCheck("metadata_table", schemas.MetadataSchema, "metadata", blocking=True,
                              name="metadata_schema")
@@ -67,7 +68,8 @@ def text_instances(survey_input: pd.DataFrame, conversations_input: pd.DataFrame
                                  utterances)
     counts = table["column_id"].value_counts().reindex(cb.TEXT_COLUMN_IDS, fill_value=0)
     yield from TEXT_INSTANCES_CHECK.emit(dg.Output(table, metadata={
-        "dagster/row_count": len(table), "rows_by_column_id": dg.MetadataValue.json({k: int(v) for k, v in counts.items()})}))
+        "dagster/row_count": len(table),
+        "rows_by_column_id": dg.MetadataValue.json({k: int(v) for k, v in counts.items()})}))
 
 
 @dg.asset(
@@ -84,5 +86,6 @@ def metadata_table(text_instances: pd.DataFrame, text_flags: pd.DataFrame, pii_m
     table = table_rules.metadata_frame(text_instances, text_flags, pii_manual_review)
     yield from METADATA_CHECK.emit(dg.Output(table, metadata={
         "dagster/row_count": len(table),
-        **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in flag_rates(table, cb.TEXT_KINDS).items()}}))
+        **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
+           for k, v in flag_rates(table, cb.TEXT_KINDS).items()}}))
     yield one_row_per_text_instance(table, text_instances)

@@ -156,7 +156,9 @@ def load_frozen_moderation(metadata_path: str | PathLike[str]) -> pd.DataFrame:
             try:
                 row = json.loads(line.rstrip("\r\n"))  # so that colno counts within this line
             except json.JSONDecodeError as exc:
-                raise FrozenModerationError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                raise FrozenModerationError(
+                    f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
+                ) from None
             if not isinstance(row, dict):
                 raise FrozenModerationError(f"{path}:{lineno}: expected a JSON object, got {_type_name(row)}")
             key = tuple(_id_value(row, k, path, lineno) for k in KEY_COLUMNS)
@@ -245,7 +247,8 @@ def match_frozen_moderation(texts: pd.DataFrame, frozen: pd.DataFrame) -> pd.Ser
     out = pd.Series([None] * len(texts), index=texts.index, dtype=object)
     if hit.any():
         rows = frozen.iloc[pos[hit].astype(np.int64).to_numpy()]
-        out.iloc[np.flatnonzero(hit)] = pd.Series(frame_to_results(rows, backend=BACKEND, model=MODEL), dtype=object).to_numpy()
+        out.iloc[np.flatnonzero(hit)] = pd.Series(
+            frame_to_results(rows, backend=BACKEND, model=MODEL), dtype=object).to_numpy()
     return out
 
 

@@ -5,8 +5,10 @@
 | system_string    | survey        | user_id                                            |
 | self_description | survey        | user_id                                            |
 | open_feedback    | conversations | user_id, conversation_id                           |
-| user_prompt      | utterances    | user_id, conversation_id, interaction_id (one row per interaction: first occurrence in file order) |
+| user_prompt      | utterances    | user_id, conversation_id, interaction_id (*)       |
 | model_response   | utterances    | user_id, conversation_id, interaction_id, utterance_id |
+
+(*) one row per interaction: first occurrence in file order.
 
 Absent ids are null. Texts are taken as they are in the release files, so the sentinel
 ``"EMPTY STRING"`` is a text like any other; a null text stays null (its detectors give a

@@ -134,7 +134,8 @@ def release_files(context: dg.AssetExecutionContext, paths: DatasetPaths, sampli
         lambda fresh: rebuild(fresh["survey.jsonl"]), removing=removing,
         recorded=recorded_release(context.instance, DATASET, CARRIED_FROM) if removing else None,
         kept_user_ids=set(survey_input["user_id"]), carry=CARRY,
-        before_commit=no_removal_arrived(DATASET, paths.state), card=card_writer(context.instance, DATASET, paths.state, CHECKED))
+        before_commit=no_removal_arrived(DATASET, paths.state),
+        card=card_writer(context.instance, DATASET, paths.state, CHECKED))
     context.log.info(f"release {published.mode} in {paths.output}")
     config = {"sampling": sampling_settings.model_dump(), "flags": flag_settings.model_dump()}
     yield from release_results(DATASET, published, removing, {"config": dg.MetadataValue.json(config)})

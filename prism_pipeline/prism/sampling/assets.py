@@ -124,9 +124,9 @@ def _rep_asset(country: str):
         check_specs=[REP_CHECKS[country].spec()],
         metadata={"dagster/column_schema": REP_CHECKS[country].column_schema()},
     )
-    def _asset(context: dg.AssetExecutionContext, survey_input: pd.DataFrame, conversations_input: pd.DataFrame, balanced_subset: pd.DataFrame,
-               census_cells: pd.DataFrame, sampling_settings: SamplingSettings, paths: DatasetPaths,
-               erasure: pd.DataFrame):
+    def _asset(context: dg.AssetExecutionContext, survey_input: pd.DataFrame, conversations_input: pd.DataFrame,
+               balanced_subset: pd.DataFrame, census_cells: pd.DataFrame, sampling_settings: SamplingSettings,
+               paths: DatasetPaths, erasure: pd.DataFrame):
         survey = survey_input.reset_index(drop=True)
         user_flags = balanced.user_flags_of_tables(survey_input, conversations_input, balanced_subset)
         s = sampling_settings

@@ -57,7 +57,8 @@ def balanced_conversation_flags(conversations: pd.DataFrame, seed: int = REFEREN
             raise ValueError(f"conversations lacks the column {column!r}")
         nulls = int(conversations[column].isna().sum())
         if nulls:
-            raise ValueError(f"conversations.{column} has {nulls} null value(s); the balanced draw needs every row typed")
+            raise ValueError(f"conversations.{column} has {nulls} null value(s); "
+                             "the balanced draw needs every row typed")
 
     result = pd.Series(False, index=conversations.index, name="included_in_balanced_subset", dtype=bool)
     if conversations.empty:

@@ -158,12 +158,14 @@ def census_cells_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
     countries = [c for c in COUNTRIES if c in set(counts["country"])]
     unknown = set(counts["country"]) - set(COUNTRIES)
     if unknown or not countries:
-        raise CensusFileError(f"census countries must be among {COUNTRIES}; got {sorted(map(str, set(counts['country'])))}")
+        raise CensusFileError(f"census countries must be among {COUNTRIES}; "
+                              f"got {sorted(map(str, set(counts['country'])))}")
     grid = pd.concat([_full_grid(c) for c in countries], ignore_index=True)
     keyed = counts.loc[:, [*CELL_KEYS, "population"]]
     duplicated = keyed.duplicated(list(CELL_KEYS))
     if duplicated.any():
-        raise CensusFileError(f"census counts repeat {int(duplicated.sum())} cell(s), e.g. {keyed.loc[duplicated].iloc[0, :4].tolist()}")
+        raise CensusFileError(f"census counts repeat {int(duplicated.sum())} cell(s), "
+                              f"e.g. {keyed.loc[duplicated].iloc[0, :4].tolist()}")
     merged = grid.merge(keyed, on=list(CELL_KEYS), how="outer", indicator=True)
     if not (merged["_merge"] == "both").all():
         bad = merged.loc[merged["_merge"] != "both", list(CELL_KEYS)].iloc[0].tolist()

@@ -188,7 +188,8 @@ def select_rep(
             selected[chosen] = True
     else:
         ranked = pd.DataFrame(
-            {"cell": cell, "key": stable_rank_key(pool["user_id"], seed), "user_id": pool["user_id"].astype(str).to_numpy()}
+            {"cell": cell, "key": stable_rank_key(pool["user_id"], seed),
+             "user_id": pool["user_id"].astype(str).to_numpy()}
         ).sort_values(["cell", "key", "user_id"], kind="stable")
         position = ranked.groupby("cell", sort=False).cumcount().to_numpy()
         order = ranked.index.to_numpy()

@@ -161,7 +161,8 @@ def validate_result(result: Any) -> None:
         raise ModerationResultError(f"moderation result: expected a dict, got {_type_name(result)}")
     keys = tuple(result)
     if keys not in (RESULT_KEYS, (*RESULT_KEYS, EXTRA_KEY)):
-        raise ModerationResultError(f"moderation result: keys {list(keys)}, expected {list(RESULT_KEYS)} (+ optional 'extra')")
+        raise ModerationResultError(f"moderation result: keys {list(keys)}, expected {list(RESULT_KEYS)} "
+                                    "(+ optional 'extra')")
     if type(result["flagged"]) is not bool:
         raise ModerationResultError(f"moderation result.flagged: expected bool, got {_type_name(result['flagged'])}")
     _check_category_map(result["categories"], "moderation result.categories", bool, MODERATION_CATEGORIES)

@@ -161,7 +161,8 @@ class OpenAIModerationBackend:
             response = client.moderations.create(model=self.model, input=batch)
         except openai.APIStatusError as exc:
             raise ModerationAPIError(
-                f"{where} failed: HTTP {exc.status_code}: {_error_message(exc)} (retry limit max_retries={self.max_retries})"
+                f"{where} failed: HTTP {exc.status_code}: {_error_message(exc)} "
+                f"(retry limit max_retries={self.max_retries})"
             ) from exc
         except openai.APIError as exc:  # connection errors and timeouts, after the retries
             raise ModerationAPIError(
