@@ -26,6 +26,19 @@ pytestmark = pytest.mark.slow  # starts a cluster and runs the whole graph itsel
 RELEASE_FILES = ["README.md", "conversations.jsonl", "metadata.jsonl", "survey.jsonl", "utterances.jsonl"]
 
 
+def interruptible() -> None:
+    """On a worker: a worker process started with SIGINT ignored (a shell's background job
+    without job control) keeps it ignored, Dagster's step execution maps SIGTERM to SIGINT's
+    handler, and the `tail` processes of its compute-log capture inherit both as ignored, so
+    the step waits for them forever. Python's default handlers (docs/operating.md)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     if not os.environ.get("PRISM_TEST_ALL"):  # make test-all installs the extra and must run this
@@ -34,6 +47,7 @@ def cluster():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=dict(WORKER_THREAD_ENV)) as local, Client(local) as client:
+        client.run(interruptible)
         yield local.scheduler_address, set(client.run(os.getpid).values())
 
 
